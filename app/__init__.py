@@ -1,0 +1,53 @@
+"""The token broker: a Flask app that mints vendor tokens for a host app's signed-in users."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from config import ConfigError, Settings, load_settings, read_environment
+
+from .broker import init_broker
+from .errors import register_app_error_handlers
+from .logs import configure_logging
+from .request_ids import assign_request_id, echo_request_id
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the standalone broker from the environment (and ``.env``), plus ``overrides``.
+
+    Invalid configuration stops the process with one line naming the variable; a host app
+    mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
+    """
+    configure_logging()
+    try:
+        settings = load_settings({**read_environment(), **(overrides or {})})
+    except ConfigError as error:
+        raise SystemExit(f"broker configuration error: {error}") from None
+    app = Flask(__name__)
+    configure_flask(app, settings)
+    register_request_ids(app)
+    register_app_error_handlers(app)
+    init_broker(app, settings)
+    return app
+
+
+def configure_flask(app: Flask, settings: Settings) -> None:
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_NAME=settings.session_cookie_name,
+        SESSION_COOKIE_DOMAIN=settings.session_cookie_domain,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        # Token routes take no body; this bounds what a hostile client can make us buffer.
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+
+
+def register_request_ids(app: Flask) -> None:
+    """Also for routes outside the blueprints, such as a 404 on an unknown path."""
+    app.before_request(assign_request_id)
+    app.after_request(echo_request_id)

@@ -1,0 +1,1 @@
+"""Everything that speaks to Mindset's API; nothing here knows of Flask."""

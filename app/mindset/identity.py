@@ -1,0 +1,86 @@
+"""How a host user is described to Mindset.
+
+Mindset keeps conversation history per identifier, so the mapping must be stable forever:
+the same user must always produce the same ``externalId`` (or email), on every instance and
+after every restart. Nothing here may depend on configuration that could rotate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from config import EXTERNAL_ID_DERIVE, IDENTITY_USER_EMAIL, MindsetSettings
+
+from ..errors import InvalidIdentity
+from ..users import CurrentUser
+from .client import AuthRequest
+
+EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
+EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+MAX_EMAIL_LENGTH = 100
+MAX_NAME_LENGTH = 100
+# Readable part of a derived id; the hash after it is what makes the id unique.
+DERIVED_PREFIX_LENGTH = 60
+DERIVED_HASH_LENGTH = 32
+
+
+def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
+    """Build the vendor request for ``user``, or raise :class:`InvalidIdentity`."""
+    name = user.name[:MAX_NAME_LENGTH] if user.name else None
+    if settings.identity == IDENTITY_USER_EMAIL:
+        return AuthRequest(
+            user_email=checked_email(user.email, setting="MINDSET_IDENTITY"),
+            name=name,
+            account_uids=settings.account_uids,
+        )
+    return AuthRequest(
+        external_id=external_id_for(
+            user.id, derive=settings.external_id_mode == EXTERNAL_ID_DERIVE
+        ),
+        name=name,
+        account_uids=settings.account_uids,
+    )
+
+
+def external_id_for(user_id: str, *, derive: bool) -> str:
+    """``user_id`` itself when the vendor accepts it; otherwise derived, or refused."""
+    if EXTERNAL_ID.fullmatch(user_id):
+        return user_id
+    if not derive:
+        raise InvalidIdentity(
+            "The signed-in user's id cannot be a Mindset externalId (only A-Z a-z 0-9 _ -, "
+            "at most 100 characters). The operator can set MINDSET_EXTERNAL_ID_MODE=derive "
+            "to map such ids to stable accepted ones.",
+            log_hint="user id outside the externalId charset or length; "
+            "set MINDSET_EXTERNAL_ID_MODE=derive or map ids in the host app",
+        )
+    return derive_external_id(user_id)
+
+
+def derive_external_id(user_id: str) -> str:
+    """A stable id the vendor accepts: a readable cleaned prefix plus a SHA-256 digest.
+
+    The digest is of the whole original id, so ids that clean up to the same prefix
+    (``auth0|1`` and ``auth0:1``) still map to different users. It is unkeyed on purpose:
+    a key could rotate, and a changed id would orphan the user's history.
+    """
+    readable = re.sub(r"[^A-Za-z0-9_-]", "_", user_id)[:DERIVED_PREFIX_LENGTH]
+    digest = hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{readable}-{digest[:DERIVED_HASH_LENGTH]}"
+
+
+def checked_email(email: str | None, *, setting: str) -> str:
+    """An email-shaped identifier within the vendor's length limit, or InvalidIdentity."""
+    if email is None:
+        raise InvalidIdentity(
+            f"The signed-in user has no email address, which {setting} requires.",
+            log_hint=f"user without an email while {setting} needs one",
+        )
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(email):
+        raise InvalidIdentity(
+            "The signed-in user's email address is not one the vendor accepts "
+            f"(email-shaped, at most {MAX_EMAIL_LENGTH} characters).",
+            log_hint=f"user email rejected by shape or length while {setting} needs one",
+        )
+    return email

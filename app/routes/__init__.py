@@ -1,0 +1,31 @@
+"""The broker's blueprints and how they join an app."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask
+
+from ..errors import register_blueprint_error_handlers
+from ..request_ids import assign_request_id, echo_request_id
+
+if TYPE_CHECKING:
+    from ..broker import Broker
+
+
+def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
+    """A blueprint with the broker's request ids and JSON error answers."""
+    blueprint = Blueprint(name, import_name, **options)  # type: ignore[arg-type]
+    blueprint.before_request(assign_request_id)
+    blueprint.after_request(echo_request_id)
+    register_blueprint_error_handlers(blueprint)
+    return blueprint
+
+
+def register_blueprints(app: Flask, broker: Broker) -> None:
+    from .demo import demo
+    from .tokens import tokens
+
+    app.register_blueprint(tokens)
+    if broker.settings.demo_login:
+        app.register_blueprint(demo)

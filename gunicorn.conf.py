@@ -1,0 +1,53 @@
+"""Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+The broker's work is waiting on the vendor (50-300 ms a call) and almost no CPU, so each
+worker is a gevent worker that keeps hundreds of requests in flight while they wait; one
+worker per core uses the CPU. ``bench/RESULTS.md`` has the measurements behind this choice.
+
+Every value can be overridden from the environment without editing this file.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+
+# This is the production server: the broker must behave as production (SECRET_KEY required,
+# Secure cookies, no accidental sandbox), whatever the shell says.
+os.environ["BROKER_ENV"] = "production"
+
+bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
+workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
+worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
+# Concurrent requests per worker; the vendor pool (MINDSET_POOL_SIZE) is sized to match.
+worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
+# A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
+timeout = 30
+graceful_timeout = 20
+# Behind a load balancer, keep its connections open between requests.
+keepalive = int(os.environ.get("BROKER_KEEPALIVE") or 75)
+# The broker logs one JSON line per request itself; gunicorn's access log would repeat it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("BROKER_LOG_LEVEL", "info").lower()
+# Bound what a client can make the server parse before the app sees the request.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+proc_name = "mindset-token-broker"
+
+
+def on_starting(server: object) -> None:
+    """Check the configuration once, in the master, before any worker forks.
+
+    A bad setting stops the server with one line naming it, instead of workers failing to
+    boot one after another.
+    """
+    from config import ConfigError, load_settings, read_environment
+
+    try:
+        load_settings(read_environment())
+    except ConfigError as error:
+        print(f"broker configuration error: {error}", file=sys.stderr, flush=True)
+        sys.exit(1)

@@ -1,0 +1,144 @@
+"""Configuration: typed reads, sandbox detection, and a clear refusal for every bad setting."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app import create_app
+from config import ConfigError, load_settings, parse_account_uids, parse_api_host
+
+from . import fake_secrets
+from .conftest import mindset_settings
+
+UID_20 = "u" * 20
+
+
+@pytest.mark.parametrize(
+    ("settings", "variable"),
+    [
+        ({"MINDSET_API_HOST": "acme.api.mindset.ai"}, "MINDSET_API_KEY"),
+        ({"MINDSET_API_KEY": "k"}, "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_APP_UID=""), "MINDSET_APP_UID"),
+        (mindset_settings(MINDSET_APP_UID="app/../x"), "MINDSET_APP_UID"),
+        (mindset_settings(MINDSET_API_HOST="not a host"), "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_API_HOST="ftp://acme.api.mindset.ai"), "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_API_HOST="https://user:pw@acme.ai"), "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_API_HOST="https://acme.ai?x=1"), "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_API_HOST="http://127.0.0.1:99999"), "MINDSET_API_HOST"),
+        (mindset_settings(MINDSET_ACCOUNT_UIDS="short"), "MINDSET_ACCOUNT_UIDS"),
+        (mindset_settings(MINDSET_ACCOUNT_UIDS=",".join([UID_20] * 11)), "MINDSET_ACCOUNT_UIDS"),
+        (mindset_settings(MINDSET_ACCOUNT_UIDS="x" * 129), "MINDSET_ACCOUNT_UIDS"),
+        (mindset_settings(MINDSET_IDENTITY="email"), "MINDSET_IDENTITY"),
+        (mindset_settings(MINDSET_EXTERNAL_ID_MODE="loose"), "MINDSET_EXTERNAL_ID_MODE"),
+        (mindset_settings(MINDSET_READ_TIMEOUT="soon"), "MINDSET_READ_TIMEOUT"),
+        (mindset_settings(MINDSET_CONNECT_TIMEOUT="0"), "MINDSET_CONNECT_TIMEOUT"),
+        (mindset_settings(BROKER_DEMO_LOGIN="maybe"), "BROKER_DEMO_LOGIN"),
+        (mindset_settings(BROKER_ENV="production", SECRET_KEY=""), "SECRET_KEY"),
+        ({"BROKER_ENV": "production", "SECRET_KEY": "s"}, "BROKER_SANDBOX"),
+    ],
+)
+def test_invalid_configuration_names_the_variable(settings: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_settings(settings)
+    message = str(raised.value)
+    assert "\n" not in message
+    for secret in fake_secrets.ALL:
+        assert secret not in message
+
+
+def test_invalid_configuration_stops_the_standalone_app_with_one_line() -> None:
+    with pytest.raises(SystemExit) as raised:
+        create_app({"MINDSET_API_HOST": "acme.api.mindset.ai"})
+    assert str(raised.value).startswith("broker configuration error: MINDSET_API_KEY")
+
+
+def test_empty_values_count_as_unset() -> None:
+    settings = load_settings({"MINDSET_API_HOST": "", "MINDSET_API_KEY": " ", "SECRET_KEY": ""})
+    assert settings.sandbox
+    assert settings.secret_key_generated
+
+
+def test_no_vendor_settings_means_sandbox_with_demo_login() -> None:
+    settings = load_settings({"MINDSET_IDENTITY": "userEmail"})
+    assert settings.sandbox
+    assert settings.demo_login
+    assert settings.mindset is not None
+    assert settings.mindset.identity == "userEmail"
+
+
+def test_production_may_run_the_sandbox_only_when_told() -> None:
+    settings = load_settings({"BROKER_ENV": "production", "SECRET_KEY": "s", "BROKER_SANDBOX": "1"})
+    assert settings.sandbox
+    assert settings.is_production
+
+
+def test_real_settings_turn_demo_login_off_by_default() -> None:
+    settings = load_settings(mindset_settings())
+    assert not settings.sandbox
+    assert not settings.demo_login
+    assert load_settings(mindset_settings(BROKER_DEMO_LOGIN="1")).demo_login
+
+
+def test_development_generates_a_secret_key_production_requires_one() -> None:
+    one, two = load_settings({}), load_settings({})
+    assert one.secret_key_generated
+    assert len(one.secret_key) >= 32
+    assert one.secret_key != two.secret_key
+    production = load_settings(mindset_settings(BROKER_ENV="production"))
+    assert production.secret_key == fake_secrets.SECRET_KEY
+    assert production.is_production
+
+
+def test_production_session_cookies_are_secure() -> None:
+    app = create_app(mindset_settings(BROKER_ENV="production"))
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert create_app(mindset_settings()).config["SESSION_COOKIE_SECURE"] is False
+
+
+def test_typed_values_from_a_host_apps_config_are_accepted() -> None:
+    settings = load_settings(
+        {**mindset_settings(), "MINDSET_READ_TIMEOUT": 2, "BROKER_DEMO_LOGIN": True}
+    )
+    assert settings.mindset is not None
+    assert settings.mindset.read_timeout == 2.0
+    assert settings.demo_login
+
+
+def test_secrets_are_not_in_the_settings_repr() -> None:
+    text = repr(load_settings(mindset_settings()))
+    for secret in fake_secrets.ALL:
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("acme.api.mindset.ai", "https://acme.api.mindset.ai"),
+        ("acme.api.mindset.ai:8443", "https://acme.api.mindset.ai:8443"),
+        ("http://127.0.0.1:9911", "http://127.0.0.1:9911"),
+        ("https://acme.api.mindset.ai/", "https://acme.api.mindset.ai"),
+        ("http://[::1]:9911", "http://[::1]:9911"),
+    ],
+)
+def test_api_host_bare_means_https_and_urls_are_kept(value: str, expected: str) -> None:
+    assert parse_api_host(value) == expected
+
+
+def test_account_uids_are_split_and_trimmed() -> None:
+    assert parse_account_uids(f" {UID_20} ,{'v' * 128},") == (UID_20, "v" * 128)
+    assert parse_account_uids(None) == ()
+
+
+@given(st.lists(st.text(alphabet="abcdefghij0123456789_-", min_size=1, max_size=140), max_size=12))
+def test_account_uids_accept_exactly_what_the_vendor_accepts(uids: list[str]) -> None:
+    joined = ",".join(uids)
+    valid = len(uids) <= 10 and all(20 <= len(uid) <= 128 for uid in uids)
+    if valid:
+        assert parse_account_uids(joined) == tuple(uids)
+    else:
+        with pytest.raises(ConfigError, match="MINDSET_ACCOUNT_UIDS"):
+            parse_account_uids(joined)
