@@ -8,12 +8,15 @@ process, picks the user resolver and registers the blueprints.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from flask import Flask, current_app
 
 from config import Settings
 
+from . import telemetry
 from .mindset.client import MindsetClient
 from .tokens import MindsetTokens
 from .users import UserResolver
@@ -21,6 +24,11 @@ from .users.session import session_resolver
 
 EXTENSION = "token_broker"
 log = logging.getLogger("broker")
+
+# A readiness check answers (status, details); status is "ok", "degraded" (a dependency the
+# broker can live without, such as the vendor or Redis, is failing) or "failed" (the broker
+# itself cannot serve, so a load balancer should take this instance out).
+ReadinessCheck = Callable[[], tuple[str, dict[str, Any]]]
 
 
 @dataclass
@@ -30,6 +38,7 @@ class Broker:
     settings: Settings
     resolve_user: UserResolver
     mindset: MindsetTokens | None
+    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     def flows(self) -> list[str]:
         flows = []
@@ -62,12 +71,17 @@ def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
         connect_timeout=mindset.connect_timeout,
         read_timeout=mindset.read_timeout,
         pool_size=mindset.pool_size,
+        observer=_observe_mindset_attempt,
     )
     if settings.sandbox:
         from .sandbox import mount_sandbox
 
         mount_sandbox(client.session, mindset.base_url, mindset.api_key, mindset.app_uid)
     return MindsetTokens(client, mindset)
+
+
+def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -> None:
+    telemetry.vendor_attempt("mindset", outcome, status, seconds)
 
 
 def init_broker(app: Flask, settings: Settings) -> Broker:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from config import MindsetSettings
 
+from . import telemetry
 from .errors import (
     BrokerError,
     VendorBadResponse,
@@ -41,6 +42,13 @@ class MindsetTokens:
         return self.mint_request(self.request_for(user))
 
     def mint_request(self, request: AuthRequest) -> str:
+        """A token for exactly this request: the one place that decides how it is obtained."""
+        token = self.call_vendor(request)
+        telemetry.token_outcome("mindset", "minted")
+        return token
+
+    def call_vendor(self, request: AuthRequest) -> str:
+        """One vendor call for ``request``, its failure translated for the caller."""
         try:
             return self.client.authenticate(request)
         except MindsetError as error:

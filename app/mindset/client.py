@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,9 @@ FLAVOR_LEGACY = "legacy"
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
 USER_AGENT = "mindset-token-broker/1.0"
+
+# Told of every attempt: (outcome, HTTP status or None, seconds taken).
+AttemptObserver = Callable[[str, "int | None", float], None]
 
 
 @dataclass(frozen=True)
@@ -64,10 +68,12 @@ class MindsetClient:
         read_timeout: float = 5.0,
         pool_size: int = 256,
         session: requests.Session | None = None,
+        observer: AttemptObserver | None = None,
     ) -> None:
         if flavor not in (FLAVOR_SDK3, FLAVOR_LEGACY):
             raise ValueError(f"unknown Mindset API flavor {flavor!r}")
         self.flavor = flavor
+        self.observer = observer
         self.timeout = (connect_timeout, read_timeout)
         if flavor == FLAVOR_SDK3:
             self.url = f"{base_url}/api/v1/appuid/{app_uid}/sdkusers/auth"
@@ -156,6 +162,7 @@ class MindsetClient:
         return token
 
     def _log_attempt(self, started: float, outcome: str, status: int | None) -> None:
+        seconds = time.perf_counter() - started
         log.info(
             "mindset call %s",
             outcome,
@@ -163,6 +170,8 @@ class MindsetClient:
                 "vendor": "mindset",
                 "vendor_status": status,
                 "vendor_outcome": outcome,
-                "vendor_ms": round((time.perf_counter() - started) * 1000, 1),
+                "vendor_ms": round(seconds * 1000, 1),
             },
         )
+        if self.observer is not None:
+            self.observer(outcome, status, seconds)
