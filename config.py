@@ -97,6 +97,9 @@ class Settings:
     session: SessionSettings = SessionSettings()
     session_cookie_name: str = "session"
     session_cookie_domain: str | None = None
+    # Shared state between instances (rate-limit counters, reusable tokens, coalescing);
+    # without it everything is kept per process.
+    redis_url: str | None = field(default=None, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -153,6 +156,7 @@ def load_settings(source: Mapping[str, Any]) -> Settings:
         ),
         session_cookie_name=reader.text("BROKER_SESSION_COOKIE_NAME") or "session",
         session_cookie_domain=reader.text("BROKER_SESSION_COOKIE_DOMAIN"),
+        redis_url=parse_redis_url(reader.text("BROKER_REDIS_URL")),
     )
 
 
@@ -240,6 +244,18 @@ def parse_api_host(value: str) -> str:
             "and no credentials, query or fragment"
         )
     return value.rstrip("/")
+
+
+def parse_redis_url(value: str | None) -> str | None:
+    """``BROKER_REDIS_URL``: redis://, rediss:// or unix:// (it may hold a password)."""
+    if value is None:
+        return None
+    if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError(
+            "BROKER_REDIS_URL must start with redis://, rediss:// or unix://, "
+            "e.g. redis://127.0.0.1:6379/0"
+        )
+    return value
 
 
 def parse_account_uids(value: str | None) -> tuple[str, ...]:

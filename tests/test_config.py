@@ -37,6 +37,7 @@ UID_20 = "u" * 20
         (mindset_settings(BROKER_DEMO_LOGIN="maybe"), "BROKER_DEMO_LOGIN"),
         (mindset_settings(BROKER_ENV="production", SECRET_KEY=""), "SECRET_KEY"),
         ({"BROKER_ENV": "production", "SECRET_KEY": "s"}, "BROKER_SANDBOX"),
+        (mindset_settings(BROKER_REDIS_URL="localhost:6379"), "BROKER_REDIS_URL"),
     ],
 )
 def test_invalid_configuration_names_the_variable(settings: dict[str, str], variable: str) -> None:
