@@ -36,6 +36,9 @@ EXTERNAL_ID_DERIVE = "derive"
 MAX_ACCOUNT_UIDS = 10
 ACCOUNT_UID_LENGTHS = range(20, 129)
 
+# No token is kept for reuse longer than a day, whatever it claims about itself.
+MAX_REUSE_SECONDS = 86_400
+
 # A bare host name, optionally with a port: what the vendor hands out ("acme.api.mindset.ai").
 _BARE_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$")
 _TRUE = {"1", "true", "yes", "on"}
@@ -73,6 +76,11 @@ class MindsetSettings:
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     pool_size: int = 256
+    # Token reuse (app/reuse.py): JWTs until their own ``exp`` minus the margin; opaque tokens
+    # only for an opted-in fixed time (0 = never, the default: the vendor documents no lifetime).
+    reuse_jwt: bool = True
+    reuse_margin: float = 60.0
+    reuse_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,18 @@ class SessionSettings:
     user_id_key: str = "user_id"
     user_email_key: str = "user_email"
     user_name_key: str = "user_name"
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    """How the broker uses ``BROKER_REDIS_URL``; Redis is never allowed to slow a request much."""
+
+    # Every key starts with this, so operators can grant and inspect the broker's keys alone.
+    prefix: str = "tokenbroker"
+    # Socket timeouts: Redis is on the local network or it is in trouble.
+    timeout: float = 0.25
+    # After a Redis failure, per-instance state is used for this long before Redis is retried.
+    retry_after: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +120,7 @@ class Settings:
     # Shared state between instances (rate-limit counters, reusable tokens, coalescing);
     # without it everything is kept per process.
     redis_url: str | None = field(default=None, repr=False)
+    redis: RedisSettings = RedisSettings()
 
     @property
     def is_production(self) -> bool:
@@ -157,6 +178,19 @@ def load_settings(source: Mapping[str, Any]) -> Settings:
         session_cookie_name=reader.text("BROKER_SESSION_COOKIE_NAME") or "session",
         session_cookie_domain=reader.text("BROKER_SESSION_COOKIE_DOMAIN"),
         redis_url=parse_redis_url(reader.text("BROKER_REDIS_URL")),
+        redis=_redis(reader),
+    )
+
+
+def _redis(reader: _Reader) -> RedisSettings:
+    prefix = reader.text("BROKER_REDIS_PREFIX") or "tokenbroker"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,64}", prefix):
+        raise ConfigError(
+            "BROKER_REDIS_PREFIX may hold only letters, digits and _ . : - (at most 64)"
+        )
+    return RedisSettings(
+        prefix=prefix,
+        timeout=reader.seconds("BROKER_REDIS_TIMEOUT", 0.25, maximum=10.0),
     )
 
 
@@ -208,6 +242,11 @@ def _mindset_knobs(reader: _Reader) -> dict[str, Any]:
         "connect_timeout": reader.seconds("MINDSET_CONNECT_TIMEOUT", 3.05),
         "read_timeout": reader.seconds("MINDSET_READ_TIMEOUT", 5.0),
         "pool_size": reader.integer("MINDSET_POOL_SIZE", 256, minimum=1),
+        "reuse_jwt": reader.flag("MINDSET_TOKEN_REUSE_JWT", default=True),
+        "reuse_margin": reader.seconds("MINDSET_TOKEN_REUSE_MARGIN", 60.0, maximum=3600.0),
+        "reuse_seconds": reader.integer(
+            "MINDSET_TOKEN_REUSE_SECONDS", 0, minimum=0, maximum=MAX_REUSE_SECONDS
+        ),
     }
 
 

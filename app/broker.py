@@ -18,6 +18,8 @@ from config import Settings
 
 from . import telemetry
 from .mindset.client import MindsetClient
+from .sealing import derive_key
+from .shared_state import SharedState
 from .tokens import MindsetTokens
 from .users import UserResolver
 from .users.session import session_resolver
@@ -53,14 +55,25 @@ def current_broker() -> Broker:
 
 
 def build_broker(settings: Settings) -> Broker:
-    return Broker(
+    shared = shared_state_for(settings)
+    broker = Broker(
         settings=settings,
         resolve_user=session_resolver(settings.session),
-        mindset=_mindset_tokens(settings),
+        mindset=_mindset_tokens(settings, shared),
     )
+    if shared is not None:
+        broker.readiness_checks["redis"] = shared.readiness
+    return broker
 
 
-def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
+def shared_state_for(settings: Settings) -> SharedState | None:
+    """Redis-backed state shared by instances, when ``BROKER_REDIS_URL`` is set."""
+    if settings.redis_url is None:
+        return None
+    return SharedState(settings.redis_url, settings.redis, settings.secret_key)
+
+
+def _mindset_tokens(settings: Settings, shared: SharedState | None = None) -> MindsetTokens | None:
     mindset = settings.mindset
     if mindset is None:
         return None
@@ -77,7 +90,13 @@ def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
         from .sandbox import mount_sandbox
 
         mount_sandbox(client.session, mindset.base_url, mindset.api_key, mindset.app_uid)
-    return MindsetTokens(client, mindset)
+    return MindsetTokens(
+        client,
+        mindset,
+        shared=shared,
+        # Instances sharing Redis share SECRET_KEY, so they derive the same request keys.
+        key_secret=derive_key(settings.secret_key, "request-keys"),
+    )
 
 
 def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -> None:
