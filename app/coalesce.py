@@ -25,10 +25,11 @@ DEFAULT_MAX_WAIT = 30.0
 
 
 class _Call(Generic[T]):
-    __slots__ = ("done", "error", "value")
+    __slots__ = ("done", "error", "followers", "value")
 
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.followers = 0
         self.value: T | None = None
         self.error: BaseException | None = None
 
@@ -41,8 +42,10 @@ class Coalescer(Generic[T]):
         self._lock = threading.Lock()
         self._calls: dict[str, _Call[T]] = {}
 
-    def in_flight(self) -> int:
-        return len(self._calls)
+    def waiting(self, key: str) -> int:
+        """How many callers are waiting on the call in flight for ``key``."""
+        call = self._calls.get(key)
+        return 0 if call is None else call.followers
 
     def run(self, key: str, work: Callable[[], T]) -> tuple[T, bool]:
         """``(value, shared)``: ``shared`` is true when another caller's call answered."""
@@ -51,6 +54,8 @@ class Coalescer(Generic[T]):
             leader = call is None
             if call is None:
                 call = self._calls[key] = _Call()
+            else:
+                call.followers += 1
         if leader:
             return self._lead(key, call, work), False
         if not call.done.wait(self.max_wait):

@@ -1,0 +1,208 @@
+"""Concurrent token requests for one user share one vendor call; different users never do."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from app import telemetry
+from app.broker import current_broker
+from app.mindset.client import AuthRequest
+from app.reuse import request_key
+from app.tokens import MindsetTokens
+
+from .conftest import build_app, mindset_settings, sign_in
+from .gated_vendor import WAIT, GatedVendor, attach, wait_until
+
+N = 8
+
+
+@pytest.fixture
+def outcomes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    seen: Counter[str] = Counter()
+
+    def listener(event: str, fields: dict[str, Any]) -> None:
+        if event == "token":
+            seen[fields["outcome"]] += 1
+
+    monkeypatch.setattr(telemetry, "_listeners", [listener])
+    return seen
+
+
+@pytest.fixture
+def app() -> Flask:
+    return build_app(mindset_settings())
+
+
+@pytest.fixture
+def vendor(app: Flask) -> GatedVendor:
+    return attach(app, GatedVendor())
+
+
+def tokens_of(app: Flask) -> MindsetTokens:
+    with app.app_context():
+        tokens = current_broker().mindset
+    assert tokens is not None
+    return tokens
+
+
+def get_token(app: Flask, user_id: str) -> tuple[int, Any]:
+    client = app.test_client()
+    sign_in(client, user_id, name="Ada")
+    response = client.get("/api/getusertoken")
+    return response.status_code, response.get_json()
+
+
+def concurrently(calls: list[Callable[[], Any]]) -> list[Future[Any]]:
+    pool = ThreadPoolExecutor(len(calls))
+    return [pool.submit(call) for call in calls]
+
+
+def results(futures: list[Future[Any]]) -> list[Any]:
+    return [future.result(WAIT) for future in futures]
+
+
+def test_concurrent_requests_for_one_user_share_one_vendor_call(
+    app: Flask, vendor: GatedVendor, outcomes: Counter[str]
+) -> None:
+    vendor.hold()
+    futures = concurrently([lambda: get_token(app, "ada")] * N)
+    vendor.wait_in_flight(1)
+    key = tokens_of(app).key_for(AuthRequest(external_id="ada", name="Ada"))
+    wait_until(lambda: tokens_of(app).coalescer.waiting(key) == N - 1, "all requests waiting")
+    vendor.release()
+
+    answers = results(futures)
+
+    assert answers == [(200, {"authToken": "tok-1"})] * N
+    assert len(vendor.calls) == 1
+    assert outcomes == {"minted": 1, "coalesced": N - 1}
+
+
+def test_concurrent_requests_for_different_users_each_call_the_vendor(
+    app: Flask, vendor: GatedVendor, outcomes: Counter[str]
+) -> None:
+    vendor.make_token = lambda n, body: f"tok-{body['externalId']}"
+    vendor.hold()
+    users = [f"user{i}" for i in range(N)]
+    futures = concurrently([partial(get_token, app, user) for user in users])
+    # All N calls are at the vendor at the same time: none waited for another's.
+    vendor.wait_in_flight(N)
+    vendor.release()
+
+    answers = results(futures)
+
+    assert answers == [(200, {"authToken": f"tok-{user}"}) for user in users]
+    assert sorted(call["externalId"] for call in vendor.calls) == sorted(users)
+    assert outcomes == {"minted": N}
+
+
+def test_a_failed_call_is_shared_with_its_waiters_and_never_reused(
+    app: Flask, vendor: GatedVendor, outcomes: Counter[str]
+) -> None:
+    vendor.status = 503
+    vendor.hold()
+    futures = concurrently([lambda: get_token(app, "ada")] * N)
+    vendor.wait_in_flight(1)
+    key = tokens_of(app).key_for(AuthRequest(external_id="ada", name="Ada"))
+    wait_until(lambda: tokens_of(app).coalescer.waiting(key) == N - 1, "all requests waiting")
+    vendor.release()
+
+    failures = results(futures)
+    assert [status for status, _ in failures] == [503] * N
+    assert {body["error"] for _, body in failures} == {"vendor_unavailable"}
+    assert len(vendor.calls) == 1
+
+    vendor.status = 200
+    assert get_token(app, "ada") == (200, {"authToken": "tok-2"})
+    assert len(vendor.calls) == 2
+
+
+def test_after_a_call_ends_the_next_request_mints_afresh(app: Flask, vendor: GatedVendor) -> None:
+    assert get_token(app, "ada") == (200, {"authToken": "tok-1"})
+    assert get_token(app, "ada") == (200, {"authToken": "tok-2"})
+
+
+BASE = AuthRequest(external_id="ada", name="Ada", account_uids=("a" * 20,))
+PARTS = ("sdk3", "http://mindset.test/api/v1/appuid/app/sdkusers/auth", "app")
+
+
+@pytest.mark.parametrize(
+    ("other", "parts"),
+    [
+        pytest.param(AuthRequest(external_id="bob", name="Ada", account_uids=("a" * 20,)), PARTS,
+                     id="identifier"),
+        pytest.param(AuthRequest(user_email="ada", name="Ada", account_uids=("a" * 20,)), PARTS,
+                     id="identifier-kind"),
+        pytest.param(AuthRequest(external_id="ada", name="Bob", account_uids=("a" * 20,)), PARTS,
+                     id="name"),
+        pytest.param(AuthRequest(external_id="ada", name=None, account_uids=("a" * 20,)), PARTS,
+                     id="no-name"),
+        pytest.param(AuthRequest(external_id="ada", name="Ada"), PARTS, id="accounts"),
+        pytest.param(BASE, ("legacy", *PARTS[1:]), id="flavor"),
+        pytest.param(BASE, (PARTS[0], "http://other.test/x", PARTS[2]), id="base-url"),
+        pytest.param(BASE, (*PARTS[:2], "other-app"), id="app-uid"),
+        pytest.param(AuthRequest(external_id="ada", name="Ada,aaaaaaaaaaaaaaaaaaaa"), PARTS,
+                     id="field-boundaries"),
+    ],
+)  # fmt: skip
+def test_requests_that_differ_in_anything_sent_never_share_a_key(
+    other: AuthRequest, parts: tuple[str, ...]
+) -> None:
+    secret = b"k" * 32
+    assert request_key(secret, PARTS, BASE) == request_key(secret, PARTS, BASE)
+    assert request_key(secret, parts, other) != request_key(secret, PARTS, BASE)
+
+
+def test_request_keys_depend_on_the_secret() -> None:
+    assert request_key(b"a" * 32, PARTS, BASE) != request_key(b"b" * 32, PARTS, BASE)
+
+
+GEVENT_SCRIPT = textwrap.dedent(
+    """
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent, gevent.event
+    from app.coalesce import Coalescer
+
+    gate = gevent.event.Event()
+    calls = []
+
+    def work():
+        calls.append(1)
+        gate.wait(10)
+        return "token"
+
+    coalescer = Coalescer()
+    greenlets = [gevent.spawn(coalescer.run, "key", work) for _ in range(50)]
+    gevent.sleep(0)
+    while coalescer.waiting("key") < 49:
+        gevent.sleep(0.001)
+    gate.set()
+    gevent.joinall(greenlets, timeout=10)
+    shared = sorted(g.value[1] for g in greenlets)
+    print(len(calls), shared.count(True), {g.value[0] for g in greenlets})
+    """
+)
+
+
+def test_coalescing_works_between_gevent_greenlets() -> None:
+    """The production worker is gevent: the coalescer must yield, not block the hub."""
+    done = subprocess.run(
+        [sys.executable, "-c", GEVENT_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "1 49 {'token'}"
