@@ -12,7 +12,7 @@ export PORT
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
-	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
+	@echo "make serve  - the production server (gunicorn, gthread workers, BROKER_ENV=production)"
 	@echo "make test   - lint, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 
@@ -44,6 +44,12 @@ unit: $(VENV)/.dev
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Starts the stand-in vendor, the production server (and nginx + redis-server for two
+# instances) on free loopback ports, drives wrk, prints one row per scenario. BENCH_DURATION=10.
+bench: $(VENV)/.dev
+	bench/install-tools.sh
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts

@@ -1,8 +1,11 @@
 """Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
-The broker's work is waiting on the vendor (50-300 ms a call) and almost no CPU, so each
-worker is a gevent worker that keeps hundreds of requests in flight while they wait; one
-worker per core uses the CPU. ``bench/RESULTS.md`` has the measurements behind this choice.
+The broker's work is waiting on the vendor (50-300 ms a call) and little CPU, so each worker
+keeps hundreds of requests in flight while they wait: one gthread worker per core, with a
+thread per in-flight request (BROKER_THREADS, sized like the vendor pool MINDSET_POOL_SIZE).
+Measured against sync (answers nothing once 256 clients wait on a 100 ms vendor) and gevent
+(same code, 2-5x fewer requests/s and far worse p99 under the same load, see
+``bench/RESULTS.md``); gevent stays one setting away: BROKER_WORKER_CLASS=gevent.
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -19,8 +22,10 @@ os.environ["BROKER_ENV"] = "production"
 
 bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
-worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
-# Concurrent requests per worker; the vendor pool (MINDSET_POOL_SIZE) is sized to match.
+worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gthread"
+# Requests in flight per gthread worker; the vendor pool (MINDSET_POOL_SIZE, 256) matches it.
+threads = int(os.environ.get("BROKER_THREADS") or 256)
+# Open client connections per worker (kept-alive ones included), for gthread and gevent.
 worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
 timeout = 30

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,7 @@ class MindsetClient:
         else:
             self.url = f"{base_url}/api-authenticate-embedded-user"
         self.session = session or requests.Session()
+        _settle_environment(self.session, self.url)
         # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
         # instead of opening (and throwing away) one each. Retries are the caller's decision.
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
@@ -175,3 +177,20 @@ class MindsetClient:
         )
         if self.observer is not None:
             self.observer(outcome, status, seconds)
+
+
+def _settle_environment(session: requests.Session, url: str) -> None:
+    """Read proxy and CA-bundle variables once, not on every call.
+
+    With ``trust_env`` on, ``requests`` re-reads the proxy variables, the no-proxy list and
+    ``~/.netrc`` for every request: a measurable share of a worker's CPU per token (see
+    bench/RESULTS.md). The same settings apply, fixed at start-up; ``.netrc`` credentials are
+    never wanted here (the vendor authenticates by API key).
+    """
+    if not session.trust_env:
+        return
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False

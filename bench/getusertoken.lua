@@ -1,0 +1,45 @@
+-- wrk script: GET /api/getusertoken with a pre-signed session cookie per user, in rotation.
+-- Each wrk thread starts at its own offset in the cookie list, so N users are spread evenly.
+-- At the end, one JSON line with the figures the runner reads (latencies in microseconds).
+
+local cookie_file = os.getenv("BENCH_COOKIES")
+local cookie_name = os.getenv("BENCH_COOKIE_NAME") or "session"
+local threads = {}
+local counter = 0
+
+local function read_cookies()
+  local list = {}
+  for line in io.lines(cookie_file) do
+    if line ~= "" then list[#list + 1] = line end
+  end
+  return list
+end
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("offset", counter)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  cookies = read_cookies()
+  position = (offset - 1) * 7919
+  prepared = {}
+  for i, value in ipairs(cookies) do
+    prepared[i] = wrk.format("GET", "/api/getusertoken", { ["Cookie"] = cookie_name .. "=" .. value })
+  end
+end
+
+function request()
+  position = position + 1
+  return prepared[(position % #prepared) + 1]
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
+    '"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}\n',
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end

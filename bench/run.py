@@ -1,0 +1,515 @@
+"""``make bench``: the broker under load, one row per scenario.
+
+Everything runs on loopback on free ports, with generated configuration in a temporary
+directory, and is stopped at the end, also on failure or Ctrl-C:
+
+* the stand-in vendor (``python -m standin``) with the scenario's latency and token format;
+* the broker exactly as ``make serve`` runs it (``gunicorn -c gunicorn.conf.py wsgi:app``),
+  once, or twice behind nginx round-robin with one redis-server for ``two-instances``;
+* ``wrk`` with a Lua script rotating pre-signed session cookies of N users.
+
+Environment knobs: ``BENCH_DURATION`` (seconds per scenario, default 10), ``BENCH_WARMUP``
+(default 3), ``BENCH_SCENARIOS`` (comma-separated names, default all), ``BENCH_THREADS``
+(wrk threads, default 2), and any ``BROKER_*``/``MINDSET_*`` server setting to try a variant
+(``BROKER_WORKER_CLASS=gthread``). Results are also written to ``bench/out/``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+PYTHON = sys.executable
+GUNICORN = str(Path(PYTHON).parent / "gunicorn")
+API_KEY = "bench-api-key-0123456789abcdef"
+APP_UID = "bench-app"
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    connections: int
+    users: int
+    latency_ms: int
+    token_format: str = "opaque"
+    instances: int = 1
+    what: str = ""
+
+    @property
+    def ceiling(self) -> float | None:
+        """The physical limit when every request waits one vendor call: connections / latency."""
+        if self.latency_ms == 0:
+            return None
+        return self.connections / (self.latency_ms / 1000)
+
+
+SCENARIOS = [
+    Scenario("instant", 32, 1, 0, what="the broker's own cost per request"),
+    Scenario("latency", 256, 2000, 100, what="2000 users, a 100 ms vendor"),
+    Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
+    Scenario("jwt-reuse", 256, 2000, 100, "jwt", what="JWTs with exp in an hour: reuse"),
+    Scenario("two-instances", 256, 2000, 100, instances=2, what="latency via nginx, 2 brokers"),
+    Scenario("two-instances-hot", 256, 1, 100, instances=2, what="hot-user via nginx, 2 brokers"),
+]
+
+
+@dataclass
+class Row:
+    scenario: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    vendor_calls: int
+    vendor_calls_total: int
+    peak_rss_mb: float
+    ceiling: float | None
+    ratio: float | None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class Stack(contextlib.ExitStack):
+    """Processes started for one scenario, stopped in reverse order whatever happens."""
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__()
+        self.workdir = workdir
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Any:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.callback(log.close)
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE if name.startswith("standin") else log,
+            stderr=log,
+            start_new_session=True,
+        )
+        self.callback(stop, process)
+        return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, 15)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        process.wait(5)
+
+
+def start_standin(stack: Stack, scenario: Scenario, name: str = "standin") -> str:
+    argv = [PYTHON, "-m", "standin", "--port", "0", "--api-key", API_KEY, "--app-uid", APP_UID]
+    argv += ["--latency-ms", str(scenario.latency_ms), "--token-format", scenario.token_format]
+    if scenario.token_format == "jwt":
+        argv += ["--jwt-ttl", "3600"]
+    process = stack.start(name, argv)
+    deadline = time.monotonic() + START_TIMEOUT
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline().decode()
+        if not line:
+            break
+        match = re.search(r"STANDIN_READY (\S+)", line)
+        if match:
+            # Keep draining its stdout so the stand-in never blocks on a full pipe.
+            threading.Thread(target=process.stdout.read, daemon=True).start()
+            return match.group(1)
+    raise RuntimeError(f"the stand-in did not start; see {stack.workdir / (name + '.log')}")
+
+
+def vendor_calls(standin_url: str) -> int:
+    stats = requests.get(f"{standin_url}/_standin/stats", timeout=5).json()
+    return int(stats_total(stats))
+
+
+def stats_total(stats: Any) -> int:
+    """Token calls the stand-in answered, whatever shape its stats take."""
+    for key in ("auth_requests", "token_requests", "tokens", "requests", "total"):
+        value = stats.get(key) if isinstance(stats, dict) else None
+        if isinstance(value, int):
+            return value
+        if isinstance(value, dict):
+            return sum(v for v in value.values() if isinstance(v, int))
+    raise RuntimeError(f"cannot read a request count from the stand-in's stats: {stats!r}")
+
+
+def broker_env(standin_url: str, port: int, redis_url: str | None) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MINDSET_", "TYPINGMIND_", "BROKER_")) or key in PASSED_THROUGH
+    }
+    env.update(
+        BROKER_ENV_FILE=os.devnull,
+        BROKER_BIND=f"127.0.0.1:{port}",
+        SECRET_KEY=SECRET_KEY,
+        MINDSET_API_HOST=standin_url,
+        MINDSET_API_KEY=API_KEY,
+        MINDSET_APP_UID=APP_UID,
+    )
+    if redis_url:
+        env["BROKER_REDIS_URL"] = redis_url
+    return env
+
+
+def instance_env(
+    scenario: Scenario, standin: str, port: int, redis_url: str | None
+) -> dict[str, str]:
+    env = broker_env(standin, port, redis_url)
+    if scenario.instances > 1 and "BROKER_WORKERS" not in PASSED_THROUGH:
+        # Instances share this machine's cores, as they would share a host's: workers add up
+        # to one per core, not one per core each.
+        env["BROKER_WORKERS"] = str(max(1, (os.cpu_count() or 1) // scenario.instances))
+    return env
+
+
+# Server settings a caller may set to try a variant (worker model, pool, log level...).
+PASSED_THROUGH = {
+    name
+    for name in os.environ
+    if name.startswith(("BROKER_", "MINDSET_"))
+    and name not in ("BROKER_ENV_FILE", "BROKER_BIND", "BROKER_REDIS_URL")
+    and not name.startswith(("MINDSET_API_", "MINDSET_APP_"))
+}
+
+
+def start_broker(
+    stack: Stack, name: str, env: dict[str, str], port: int
+) -> subprocess.Popen[bytes]:
+    # Exactly what `make serve` runs.
+    process: subprocess.Popen[bytes] = stack.start(
+        name, [GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"], env
+    )
+    wait_http(f"http://127.0.0.1:{port}/api/getusertoken", 401, stack.workdir / f"{name}.log")
+    return process
+
+
+def wait_http(url: str, status: int, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(url, timeout=1).status_code == status:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} never answered {status}; see {log}")
+
+
+def start_redis(stack: Stack) -> str:
+    port = free_port()
+    stack.start(
+        "redis",
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(stack.workdir)],
+    )  # fmt: skip
+    import redis
+
+    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        with contextlib.suppress(redis.RedisError):
+            if client.ping():
+                client.close()
+                return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+NGINX_CONF = """
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/nginx-error.log warn;
+daemon off;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/nginx-body;
+    proxy_temp_path {dir}/nginx-proxy;
+    fastcgi_temp_path {dir}/nginx-fastcgi;
+    uwsgi_temp_path {dir}/nginx-uwsgi;
+    scgi_temp_path {dir}/nginx-scgi;
+    upstream brokers {{
+        {servers}
+        keepalive 512;
+    }}
+    server {{
+        listen 127.0.0.1:{port};
+        location / {{
+            proxy_pass http://brokers;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+        }}
+    }}
+}}
+"""
+
+
+def start_nginx(stack: Stack, backends: list[int]) -> int:
+    port = free_port()
+    servers = "\n        ".join(f"server 127.0.0.1:{p};" for p in backends)
+    conf = stack.workdir / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=stack.workdir, servers=servers, port=port))
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    stack.start("nginx", [nginx, "-p", str(stack.workdir), "-c", str(conf)])
+    wait_http(f"http://127.0.0.1:{port}/api/getusertoken", 401, stack.workdir / "nginx.log")
+    return port
+
+
+def write_cookies(path: Path, users: int) -> None:
+    """Session cookies exactly as the host app (sharing SECRET_KEY) would set them."""
+    app = Flask("bench")
+    app.secret_key = SECRET_KEY
+    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
+    assert serializer is not None
+    lines = [
+        serializer.dumps({"user_id": f"bench-user-{n}", "user_name": f"User {n}"})
+        for n in range(users)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run_wrk(url: str, connections: int, seconds: float, script: Path, env: dict[str, str]) -> Any:
+    threads = min(int(os.environ.get("BENCH_THREADS") or 2), connections)
+    argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s"]
+    argv += ["--timeout", "5s", "-s", str(script), url]
+    done = subprocess.run(
+        argv,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+    )
+    match = re.search(r"BENCH_RESULT (\{.*\})", done.stdout)
+    if done.returncode != 0 or match is None:
+        raise RuntimeError(f"wrk failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    return json.loads(match.group(1))
+
+
+class RssSampler(threading.Thread):
+    """Peak summed resident memory of the given process trees, sampled from /proc."""
+
+    def __init__(self, roots: list[int]) -> None:
+        super().__init__(daemon=True)
+        self.roots = roots
+        self.peak_kb = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            self.peak_kb = max(self.peak_kb, sum(rss_kb(pid) for pid in tree(self.roots)))
+            time.sleep(0.1)
+
+    def finish(self) -> float:
+        self.running = False
+        self.join(5)
+        return self.peak_kb / 1024
+
+
+def tree(roots: list[int]) -> set[int]:
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found = set(roots)
+    grew = True
+    while grew:
+        grew = False
+        for pid, parent in parents.items():
+            if parent in found and pid not in found:
+                found.add(pid)
+                grew = True
+    return found
+
+
+def rss_kb(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def measure_standin(workdir: Path, seconds: float) -> float:
+    scenario = Scenario("standin-alone", 32, 1, 0)
+    with Stack(workdir) as stack:
+        url = start_standin(stack, scenario, "standin-alone")
+        env = {
+            "BENCH_VENDOR_PATH": f"/api/v1/appuid/{APP_UID}/sdkusers/auth",
+            "BENCH_API_KEY": API_KEY,
+        }
+        run_wrk(url, 32, 1, BENCH / "vendor.lua", env)
+        result = run_wrk(url, 32, seconds, BENCH / "vendor.lua", env)
+    errors = sum(result[k] for k in ("connect", "read", "write", "status", "timeout"))
+    if errors:
+        raise RuntimeError(f"the stand-in alone answered {errors} errors")
+    return float(result["requests"] / (result["duration_us"] / 1e6))
+
+
+def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: float) -> Row:
+    cookies = workdir / f"cookies-{scenario.users}.txt"
+    if not cookies.exists():
+        write_cookies(cookies, scenario.users)
+    with Stack(workdir) as stack:
+        standin = start_standin(stack, scenario)
+        redis_url = start_redis(stack) if scenario.instances > 1 else None
+        ports = [free_port() for _ in range(scenario.instances)]
+        brokers = [
+            start_broker(
+                stack, f"broker-{n}", instance_env(scenario, standin, port, redis_url), port
+            )
+            for n, port in enumerate(ports)
+        ]
+        port = start_nginx(stack, ports) if scenario.instances > 1 else ports[0]
+        url = f"http://127.0.0.1:{port}"
+        env = {"BENCH_COOKIES": str(cookies)}
+        before_warmup = vendor_calls(standin)
+        if warmup > 0:
+            run_wrk(url, scenario.connections, warmup, BENCH / "getusertoken.lua", env)
+        before = vendor_calls(standin)
+        sampler = RssSampler([broker.pid for broker in brokers])
+        sampler.start()
+        try:
+            result = run_wrk(url, scenario.connections, seconds, BENCH / "getusertoken.lua", env)
+        finally:
+            peak = sampler.finish()
+        after = vendor_calls(standin)
+    rps = result["requests"] / (result["duration_us"] / 1e6)
+    ceiling = scenario.ceiling
+    return Row(
+        scenario=scenario.name,
+        rps=round(rps, 1),
+        p50_ms=round(result["p50"] / 1000, 1),
+        p99_ms=round(result["p99"] / 1000, 1),
+        errors=sum(result[k] for k in ("connect", "read", "write", "status", "timeout")),
+        requests=result["requests"],
+        vendor_calls=after - before,
+        vendor_calls_total=after - before_warmup,
+        peak_rss_mb=round(peak, 1),
+        ceiling=ceiling,
+        ratio=round(rps / ceiling, 3) if ceiling else None,
+    )
+
+
+def table(rows: list[Row], standin_rps: float) -> str:
+    head = (
+        "| scenario | req/s | p50 ms | p99 ms | errors | vendor calls (% of requests) "
+        "| peak RSS MB | ceiling req/s | ratio |"
+    )
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for row in rows:
+        share = 100 * row.vendor_calls / row.requests if row.requests else 0.0
+        ceiling = f"{row.ceiling:.0f}" if row.ceiling else f"{standin_rps:.0f} (stand-in)"
+        ratio = row.ratio if row.ratio is not None else round(row.rps / standin_rps, 3)
+        lines.append(
+            f"| {row.scenario} | {row.rps:.0f} | {row.p50_ms} | {row.p99_ms} | {row.errors} "
+            f"| {row.vendor_calls} ({share:.2f}%) | {row.peak_rss_mb} | {ceiling} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    load = os.getloadavg()
+    return (
+        f"{platform.node()}: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
+        f"load average before the run {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+    )
+
+
+def main() -> int:
+    seconds = float(os.environ.get("BENCH_DURATION") or 10)
+    warmup = float(os.environ.get("BENCH_WARMUP") or 3)
+    chosen = [n for n in (os.environ.get("BENCH_SCENARIOS") or "").split(",") if n]
+    scenarios = [s for s in SCENARIOS if not chosen or s.name in chosen]
+    server = {k: os.environ[k] for k in sorted(PASSED_THROUGH)}
+    print(f"# {machine()}", flush=True)
+    print(f"# {seconds:g} s per scenario after {warmup:g} s warm-up; server overrides: {server}")
+    with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
+        workdir = Path(tmp)
+        standin_rps = measure_standin(workdir, min(seconds, 5))
+        print(f"# stand-in alone (instant, 32 connections): {standin_rps:.0f} req/s", flush=True)
+        rows = []
+        for scenario in scenarios:
+            print(f"# running {scenario.name}: {scenario.what}", flush=True)
+            try:
+                rows.append(run_scenario(scenario, workdir, seconds, warmup))
+            except RuntimeError as error:
+                print(f"# {scenario.name} failed: {error}", flush=True)
+                for log in sorted(workdir.glob("*.log")):
+                    tail = log.read_text(errors="replace")[-1500:]
+                    print(f"# --- {log.name}\n{tail}", flush=True)
+                raise
+    print()
+    print(table(rows, standin_rps))
+    fastest = max(row.rps for row in rows)
+    if standin_rps < 10 * fastest:
+        print(
+            f"\nWARNING: the stand-in alone ({standin_rps:.0f} req/s) is not 10x the broker's "
+            f"best ({fastest:.0f} req/s): it may be the bottleneck, not the broker"
+        )
+    for row in rows:
+        if row.scenario == "jwt-reuse":
+            print(
+                f"\njwt-reuse: {row.vendor_calls_total} vendor calls for 2000 users including "
+                "warm-up (at most one per user per hour expected)"
+            )
+    out = BENCH / "out"
+    out.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (out / f"bench-{stamp}.json").write_text(
+        json.dumps(
+            {"machine": machine(), "server": server, "standin_rps": standin_rps,
+             "rows": [asdict(row) for row in rows]},
+            indent=2,
+        )
+    )  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)
