@@ -132,3 +132,22 @@ def test_the_session_keeps_a_pool_sized_for_the_concurrency() -> None:
     client = make_client(pool_size=64)
     adapter = client.session.get_adapter("https://acme.api.mindset.ai")
     assert adapter._pool_maxsize == 64  # type: ignore[attr-defined]
+
+
+def test_proxy_settings_are_read_once_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corporate.pem")
+    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+
+    assert client.session.proxies.get("https") == "http://proxy.internal:3128"
+    assert client.session.verify == "/etc/ssl/certs/corporate.pem"
+    # Not re-read per call: neither the environment nor ~/.netrc is consulted again.
+    assert client.session.trust_env is False
+
+
+def test_no_proxy_hosts_bypass_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "acme.api.mindset.ai")
+    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    assert "https" not in client.session.proxies
