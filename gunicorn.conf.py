@@ -1,11 +1,11 @@
 """Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 The broker's work is waiting on the vendor (50-300 ms a call) and little CPU, so each worker
-keeps hundreds of requests in flight while they wait: one gthread worker per core, with a
-thread per in-flight request (BROKER_THREADS, sized like the vendor pool MINDSET_POOL_SIZE).
-Measured against sync (answers nothing once 256 clients wait on a 100 ms vendor) and gevent
-(same code, 2-5x fewer requests/s and far worse p99 under the same load, see
-``bench/RESULTS.md``); gevent stays one setting away: BROKER_WORKER_CLASS=gevent.
+keeps hundreds of requests in flight while they wait: one gevent worker per core, with a
+kept-alive vendor pool per worker (MINDSET_POOL_SIZE) as large as the requests it keeps in
+flight. Measured (``bench/RESULTS.md``): sync answers nothing once 256 clients wait on a
+100 ms vendor; gthread (BROKER_WORKER_CLASS=gthread, BROKER_THREADS) serves the same load
+with 20-35 % more CPU per request, but a tighter p99 when the CPU is saturated.
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -22,11 +22,12 @@ os.environ["BROKER_ENV"] = "production"
 
 bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
-worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gthread"
-# Requests in flight per gthread worker; the vendor pool (MINDSET_POOL_SIZE, 256) matches it.
-threads = int(os.environ.get("BROKER_THREADS") or 256)
-# Open client connections per worker (kept-alive ones included), for gthread and gevent.
+worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
+# Open client connections per worker (kept-alive ones included), so requests in flight; past
+# MINDSET_POOL_SIZE (256) vendor connections, calls open short-lived extra connections.
 worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
+# Threads per worker, for BROKER_WORKER_CLASS=gthread only.
+threads = int(os.environ.get("BROKER_THREADS") or 256)
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
 timeout = 30
 graceful_timeout = 20

@@ -46,6 +46,19 @@ WARN_EVERY = 60.0
 # Connections per worker process; above the concurrency a worker is configured for.
 MAX_CONNECTIONS = 1024
 
+# A kept token, else the flight: lead it (take the lock) or follow its current holder. A
+# script runs atomically, so reading then taking the lock cannot race another instance.
+_BEGIN = """
+if ARGV[3] == '1' then
+  local kept = redis.call('get', KEYS[1])
+  if kept then return {'token', kept} end
+end
+local holder = redis.call('get', KEYS[2])
+if holder then return {'follow', holder} end
+redis.call('set', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return {'lead', ARGV[1]}
+"""
+
 # Release the flight only if it is still ours, and publish its outcome, in one round trip.
 _FINISH = """
 if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
@@ -55,12 +68,24 @@ return 1
 
 
 @dataclass(frozen=True)
+class Kept:
+    """A reusable token found in Redis, and until when it may be handed out."""
+
+    token: str
+    until: float
+
+
+@dataclass(frozen=True)
 class Flight:
-    """This instance's part in a shared flight: ``leader`` mints, others wait for ``flight_id``."""
+    """This instance's part in a shared flight: ``leader`` mints, others wait for ``flight_id``.
+
+    ``shared`` is false when this instance mints on its own, outside any flight.
+    """
 
     key: str
     flight_id: str
     leader: bool
+    shared: bool = True
 
 
 class SharedState:
@@ -75,6 +100,7 @@ class SharedState:
             retry=Retry(NoBackoff(), 0),
             max_connections=MAX_CONNECTIONS,
         )
+        self._begin = self.client.register_script(_BEGIN)
         self._finish = self.client.register_script(_FINISH)
         self._sealer = Sealer(derive_key(secret_key, "redis-values"))
         self._lock = threading.Lock()
@@ -124,15 +150,31 @@ class SharedState:
         self._recovered()
         return "ok", {}
 
-    # -- reusable tokens ---------------------------------------------------------------------
+    # -- reusable tokens and flights --------------------------------------------------------
 
-    def get_token(self, key: str) -> tuple[str, float] | None:
-        name = f"{self.prefix}:token:{key}"
-        entry = self._load(name, self._call(self.client.get, name))
-        if entry is None or not isinstance(entry.get("token"), str):
+    def begin(self, key: str, bound_ms: int, *, reuse: bool) -> Kept | Flight | None:
+        """One round trip: a reusable token for ``key`` (when ``reuse``), else this instance's
+        part in the flight for it (lead, or follow the one in progress); ``None`` without Redis.
+        """
+        flight_id = secrets.token_hex(8)
+        token_name = f"{self.prefix}:token:{key}"
+        answer = self._call(
+            self._begin,
+            keys=[token_name, f"{self.prefix}:flight:{key}"],
+            args=[flight_id, bound_ms, "1" if reuse else "0"],
+        )
+        if answer is _FAILED:
             return None
-        until = float(entry.get("until", 0))
-        return (entry["token"], until) if until > time.time() else None
+        kind, value = answer
+        if kind == b"token":
+            entry = self._load(token_name, value)
+            if entry is not None and isinstance(entry.get("token"), str):
+                until = float(entry.get("until", 0))
+                if until > time.time():
+                    return Kept(entry["token"], until)
+            # Unreadable or stale: mint without a flight rather than guess.
+            return Flight(key, flight_id, leader=False, shared=False)
+        return Flight(key, value.decode(), leader=kind == b"lead")
 
     def put_token(self, key: str, token: str, until: float) -> None:
         milliseconds = int((until - time.time()) * 1000)
@@ -142,18 +184,6 @@ class SharedState:
             self._call(self.client.set, name, sealed, px=milliseconds)
 
     # -- coalescing across instances ---------------------------------------------------------
-
-    def join_flight(self, key: str, bound_ms: int) -> Flight | None:
-        """Lead the flight for ``key``, or follow the one in progress; ``None`` without Redis."""
-        flight_id = secrets.token_hex(8)
-        name = f"{self.prefix}:flight:{key}"
-        # SET NX GET: takes the lock, or answers the current holder's id, atomically.
-        current = self._call(self.client.set, name, flight_id, nx=True, px=bound_ms, get=True)
-        if current is _FAILED:
-            return None
-        if current is None:
-            return Flight(key, flight_id, leader=True)
-        return Flight(key, current.decode(), leader=False)
 
     def finish_flight(self, flight: Flight, outcome: dict[str, Any]) -> None:
         """Publish the leader's outcome (token or failure) to the waiters and release the lock."""

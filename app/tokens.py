@@ -31,7 +31,7 @@ from .mindset.errors import (
 )
 from .mindset.identity import auth_request_for
 from .reuse import LocalTokens, ReusePolicy, request_key
-from .shared_state import Flight, SharedState
+from .shared_state import Flight, Kept, SharedState
 from .users import CurrentUser
 
 # (token, how it was obtained: "minted" | "coalesced" | "reused")
@@ -98,12 +98,11 @@ class MindsetTokens:
         shared = self.shared
         if shared is None or not shared.usable:
             return self._mint(key, request), "minted"
-        if self.reuse.enabled:
-            kept = shared.get_token(key)
-            if kept is not None:
-                self.local_tokens.put(key, *kept)
-                return kept[0], "reused"
-        flight = shared.join_flight(key, int(self.flight_seconds * 1000))
+        start = shared.begin(key, int(self.flight_seconds * 1000), reuse=self.reuse.enabled)
+        if isinstance(start, Kept):
+            self.local_tokens.put(key, start.token, start.until)
+            return start.token, "reused"
+        flight = start if start is not None and start.shared else None
         if flight is not None and not flight.leader:
             token = self._token_from(shared.await_flight(flight, self.flight_seconds))
             if token is not None:

@@ -1,5 +1,6 @@
 -- wrk script: GET /api/getusertoken with a pre-signed session cookie per user, in rotation.
--- Each wrk thread starts at its own offset in the cookie list, so N users are spread evenly.
+-- Each wrk thread starts at its own share of the cookie list, so threads do not send the same
+-- users at the same moment (which would make coalescing look better than it is).
 -- At the end, one JSON line with the figures the runner reads (latencies in microseconds).
 
 local cookie_file = os.getenv("BENCH_COOKIES")
@@ -23,7 +24,8 @@ end
 
 function init(args)
   cookies = read_cookies()
-  position = (offset - 1) * 7919
+  local threads = tonumber(os.getenv("BENCH_WRK_THREADS") or "1")
+  position = (offset - 1) * math.floor(#cookies / threads)
   prepared = {}
   for i, value in ipairs(cookies) do
     prepared[i] = wrk.format("GET", "/api/getusertoken", { ["Cookie"] = cookie_name .. "=" .. value })

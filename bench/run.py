@@ -53,6 +53,7 @@ class Scenario:
     latency_ms: int
     token_format: str = "opaque"
     instances: int = 1
+    redis: bool = False
     what: str = ""
 
     @property
@@ -68,6 +69,15 @@ SCENARIOS = [
     Scenario("latency", 256, 2000, 100, what="2000 users, a 100 ms vendor"),
     Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
     Scenario("jwt-reuse", 256, 2000, 100, "jwt", what="JWTs with exp in an hour: reuse"),
+    Scenario(
+        "jwt-reuse-redis",
+        256,
+        2000,
+        100,
+        "jwt",
+        redis=True,
+        what="jwt-reuse with BROKER_REDIS_URL: one token per user for all workers",
+    ),
     Scenario("two-instances", 256, 2000, 100, instances=2, what="latency via nginx, 2 brokers"),
     Scenario("two-instances-hot", 256, 1, 100, instances=2, what="hot-user via nginx, 2 brokers"),
 ]
@@ -312,7 +322,7 @@ def run_wrk(url: str, connections: int, seconds: float, script: Path, env: dict[
     argv += ["--timeout", "5s", "-s", str(script), url]
     done = subprocess.run(
         argv,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "BENCH_WRK_THREADS": str(threads)},
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -414,7 +424,7 @@ def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: floa
         write_cookies(cookies, scenario.users)
     with Stack(workdir) as stack:
         standin = start_standin(stack, scenario)
-        redis_url = start_redis(stack) if scenario.instances > 1 else None
+        redis_url = start_redis(stack) if scenario.instances > 1 or scenario.redis else None
         ports = [free_port() for _ in range(scenario.instances)]
         brokers = [
             start_broker(
@@ -523,10 +533,10 @@ def main() -> int:
             f"best ({fastest:.0f} req/s): it may be the bottleneck, not the broker"
         )
     for row in rows:
-        if row.scenario == "jwt-reuse":
+        if row.scenario.startswith("jwt-reuse"):
             print(
-                f"\njwt-reuse: {row.vendor_calls_total} vendor calls for 2000 users including "
-                "warm-up (at most one per user per hour expected)"
+                f"\n{row.scenario}: {row.vendor_calls_total} vendor calls for 2000 users "
+                "including warm-up (one per user per worker process without Redis)"
             )
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
