@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -56,6 +57,9 @@ async def serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Start-up objects live forever; freezing them keeps the collector from rescanning them
+    # while the benchmark churns through short-lived request objects.
+    gc.freeze()
     print(f"STANDIN_READY http://{args.host}:{port}", flush=True)
     log.info("stand-in serving app uid %s on %s:%d", args.app_uid, args.host, port)
     await stop.wait()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -202,6 +203,38 @@ def test_live_keeps_connection_alive(live: StandinProcess) -> None:
             )
             assert resp.status_code == 200
     assert live.stats()["auth_calls"] == 3
+
+
+def raw_exchange(vendor: StandinProcess, payload: bytes) -> bytes:
+    """Send raw bytes, read until the server closes (the last request says Connection: close)."""
+    with socket.create_connection(("127.0.0.1", vendor.port), timeout=2) as sock:
+        sock.sendall(payload)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def raw_request(user: str, close: bool = False) -> bytes:
+    body = json.dumps({"externalId": user}).encode()
+    head = (
+        f"POST {SDK3} HTTP/1.1\r\nHost: x\r\nx-api-key: {KEY}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+    )
+    return (head + ("Connection: close\r\n" if close else "") + "\r\n").encode() + body
+
+
+def test_pipelined_answers_keep_request_order(live: StandinProcess) -> None:
+    live.configure(latency_ms=20)
+    data = raw_exchange(live, raw_request("first") + raw_request("second", close=True))
+    assert data.count(b"HTTP/1.1 200 OK") == 2
+    assert b"Connection: close" in data
+    tokens = [part.split(b'"')[0].decode() for part in data.split(b'"authToken": "')[1:]]
+    assert [token_claims(t)["sub"] for t in tokens] == ["first", "second"]
+
+
+def test_malformed_http_is_400(live: StandinProcess) -> None:
+    assert raw_exchange(live, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400")
 
 
 def test_status_fault_with_retry_after(live: StandinProcess) -> None:
