@@ -3,7 +3,8 @@
 Both formats have three dot-separated parts whose middle part is base64url JSON, so
 :func:`token_claims` reads either one:
 
-- opaque: ``standin-tok.<payload>.<random>``, payload ``{"sub", "n", "via"}``;
+- opaque: ``standin-tok.<payload>.<random>``, payload ``{"sub", "via"}`` (``via`` names the
+  endpoint, ``sdk3`` or ``legacy``);
 - jwt: a syntactically valid HS256 JWT signed with :data:`JWT_SECRET` (a published, fixed
   stand-in secret: these tokens grant nothing), claims ``sub``, ``n``, ``via``, ``iss``,
   ``iat``, ``exp``. Signed with ``hmac`` from the standard library so the in-process sandbox
@@ -27,7 +28,6 @@ JWT_ISSUER = "mindset-standin"
 _JWT_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 # json.dumps builds a new encoder whenever it gets options; build the compact one once.
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
-_quote = json.encoder.encode_basestring_ascii
 
 
 def check_format(name: str) -> str:
@@ -44,13 +44,15 @@ def _claims_part(claims: dict[str, Any]) -> bytes:
     return _b64(_COMPACT.encode(claims).encode())
 
 
-def opaque_token(subject: str, serial: int, via: str) -> str:
-    # Same JSON as _claims_part builds, spelled out: the benchmark mints thousands a second.
-    claims = f'{{"sub":{_quote(subject)},"n":{serial},"via":"{via}"}}'
-    payload = _b64(claims.encode())
-    # 9 random bytes give 12 base64 characters, no padding: unguessable enough for a fake.
-    nonce = base64.urlsafe_b64encode(os.urandom(9))
-    return f"{OPAQUE_PREFIX}.{payload.decode()}.{nonce.decode()}"
+def opaque_prefix(subject: str, via: str) -> str:
+    """An opaque token up to its random tail: the part that depends on the user only."""
+    claims = _COMPACT.encode({"sub": subject, "via": via})
+    return f"{OPAQUE_PREFIX}.{_b64(claims.encode()).decode()}."
+
+
+def nonce() -> bytes:
+    """The random tail: 9 bytes give 12 URL-safe characters, unguessable enough for a fake."""
+    return base64.urlsafe_b64encode(os.urandom(9))
 
 
 def jwt_token(subject: str, serial: int, via: str, ttl: int, now: float | None = None) -> str:
