@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 from typing import Any
 
@@ -50,9 +51,28 @@ def opaque_prefix(subject: str, via: str) -> str:
     return f"{OPAQUE_PREFIX}.{_b64(claims.encode()).decode()}."
 
 
+class _NoncePool:
+    """Random bytes drawn from the OS 4 KiB at a time: one syscall per ~450 tokens, not one each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool = b""
+        self._at = 0
+
+    def take(self, size: int) -> bytes:
+        with self._lock:
+            if self._at + size > len(self._pool):
+                self._pool, self._at = os.urandom(4096), 0
+            self._at += size
+            return self._pool[self._at - size : self._at]
+
+
+_nonces = _NoncePool()
+
+
 def nonce() -> bytes:
     """The random tail: 9 bytes give 12 URL-safe characters, unguessable enough for a fake."""
-    return base64.urlsafe_b64encode(os.urandom(9))
+    return base64.urlsafe_b64encode(_nonces.take(9))
 
 
 def jwt_token(subject: str, serial: int, via: str, ttl: int, now: float | None = None) -> str:
