@@ -284,6 +284,12 @@ def test_reset_fault_is_connection_error(live: StandinProcess) -> None:
     assert post(live).status_code == 200
 
 
+def test_reset_fault_sends_rst_not_fin(live: StandinProcess) -> None:
+    live.set_fault("reset", times=1)
+    with pytest.raises(ConnectionResetError):
+        raw_exchange(live, raw_request("u1"))
+
+
 def test_garbage_fault_is_200_html(live: StandinProcess) -> None:
     live.set_fault("garbage")
     resp = post(live)
