@@ -28,13 +28,21 @@ log = logging.getLogger("standin")
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m standin", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--host", default="127.0.0.1", help="keep it on loopback: no auth")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--api-key", default=os.environ.get("STANDIN_API_KEY"))
-    parser.add_argument("--app-uid", default=os.environ.get("STANDIN_APP_UID"))
-    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("STANDIN_API_KEY"),
+        help="key callers must send; prefer STANDIN_API_KEY, which ps does not show",
+    )
+    parser.add_argument(
+        "--app-uid", default=os.environ.get("STANDIN_APP_UID"), help="default STANDIN_APP_UID"
+    )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0.0, help="delay before every vendor answer"
+    )
     parser.add_argument("--token-format", choices=FORMATS, default="opaque")
-    parser.add_argument("--jwt-ttl", type=int, default=3600)
+    parser.add_argument("--jwt-ttl", type=int, default=3600, help="exp - iat of jwt tokens, s")
     args = parser.parse_args(argv)
     if not args.api_key or not args.app_uid:
         parser.error("--api-key and --app-uid (or STANDIN_API_KEY, STANDIN_APP_UID) are required")
