@@ -10,8 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from standin.faults import FaultSwitch, parse_fault
-from standin.mindset import MindsetStandin, StandinRequest, StandinResponse, error, parse_json
-from standin.mindset import json_response as _json
+from standin.messages import StandinRequest, StandinResponse, error, parse_json
+from standin.messages import json_response as _json
+from standin.mindset import MindsetStandin
 
 PREFIX = "/_standin/"
 CONFIG_KEYS = ("latency_ms", "token_format", "jwt_ttl")

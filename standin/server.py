@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import httptools
 
-from standin.mindset import JSON_HEADERS, StandinRequest, StandinResponse, error
+from standin.messages import JSON_HEADERS, StandinRequest, StandinResponse, error
 from standin.router import Outcome, Router
 
 log = logging.getLogger("standin.server")
@@ -155,11 +155,11 @@ class HttpProtocol(asyncio.Protocol):
     def _fill(self, slot: _Slot, data: bytes, close: bool) -> None:
         slot.data, slot.close = data, close
         transport = self._transport
-        while self._queue and self._queue[0].data is not None:
+        while self._queue and (ready := self._queue[0].data) is not None:
             done = self._queue.popleft()
             if transport is None:
                 continue
-            transport.write(done.data)  # type: ignore[arg-type]
+            transport.write(ready)
             if done.close:
                 transport.close()
                 self._queue.clear()
