@@ -43,7 +43,7 @@ class Fault:
         if self.mode == "garbage":
             return StandinResponse(200, [("Content-Type", "text/html")], GARBAGE)
         if self.mode == "wrong_shape":
-            return json_response(200, {"status": "ok", "data": {"token": None}})
+            return json_response(200, {"status": "ok", "data": {}})
         extra = [("Retry-After", self.retry_after)] if self.retry_after is not None else []
         if self.body is None:
             return json_response(self.status, {"message": "Injected fault"}, extra)

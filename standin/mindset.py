@@ -41,7 +41,7 @@ class MindsetStandin:
     """Answers the two auth endpoints like the vendor and records what it received."""
 
     def __init__(
-        self, api_key: str, app_uid: str, token_format: str = "opaque", jwt_ttl: int = 3600
+        self, api_key: str, app_uid: str, token_format: str = tokens.OPAQUE, jwt_ttl: int = 3600
     ) -> None:
         self._api_key = api_key
         self._app_uid = app_uid
@@ -101,7 +101,7 @@ class MindsetStandin:
         if invalid:
             return error(400, invalid), body
         status = 200 if kind == "sdk3" else 201
-        if self.token_format == "jwt":
+        if self.token_format == tokens.JWT:
             # Tokens are URL-safe ASCII: no JSON escaping needed, so no json.dumps either.
             token = tokens.jwt_token(subject, next(self._serial), kind, self.jwt_ttl)
             return StandinResponse(

@@ -22,7 +22,9 @@ import threading
 import time
 from typing import Any
 
-FORMATS = ("opaque", "jwt")
+OPAQUE = "opaque"
+JWT = "jwt"
+FORMATS = (OPAQUE, JWT)
 OPAQUE_PREFIX = "standin-tok"
 JWT_SECRET = b"mindset-standin-not-a-secret"
 JWT_ISSUER = "mindset-standin"
