@@ -49,7 +49,8 @@ RESOLVER_JWT = "jwt"
 RESOLVER_CUSTOM = "custom"
 # "package.module:function", as BROKER_USER_RESOLVER names a host's own resolver.
 _CALLABLE_PATH = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-HMAC_ALGORITHMS = ("HS256", "HS384", "HS512")
+# An HMAC key at least as long as the hash output (RFC 7518 section 3.2).
+HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}
 PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256")
 
 # The vendor's documented limits for accountUids.
@@ -146,6 +147,9 @@ class JwtResolverSettings:
     name_claim: str = "name"
     jwks_cache_seconds: int = 300
     jwks_timeout: float = 5.0
+    # Least seconds between refetches forced by an unknown kid, so made-up kids in a stream of
+    # bad tokens cannot turn the broker into a flood against the identity provider.
+    jwks_refresh_cooldown: int = 30
 
 
 @dataclass(frozen=True)
@@ -440,9 +444,16 @@ def _jwt_resolver(reader: _Reader) -> JwtResolverSettings:
             f"BROKER_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes: use a long "
             "random value shared with the identity provider"
         )
-    family = HMAC_ALGORITHMS if secret is not None else PUBLIC_KEY_ALGORITHMS
+    family = tuple(HMAC_ALGORITHMS) if secret is not None else PUBLIC_KEY_ALGORITHMS
     default = ("HS256",) if secret is not None else ("RS256", "ES256")
     algorithms = _algorithms(reader.text("BROKER_JWT_ALGORITHMS"), family) or default
+    if secret is not None:
+        needed = max(HMAC_ALGORITHMS[name] for name in algorithms)
+        if len(secret.encode()) < needed:
+            raise ConfigError(
+                f"BROKER_JWT_SECRET is shorter than {needed} bytes, the least for "
+                f"{', '.join(algorithms)}; use a longer secret or BROKER_JWT_ALGORITHMS=HS256"
+            )
     if jwks_url is not None:
         _check_jwks_url(jwks_url)
     return JwtResolverSettings(
@@ -459,6 +470,9 @@ def _jwt_resolver(reader: _Reader) -> JwtResolverSettings:
             "BROKER_JWKS_CACHE_SECONDS", 300, minimum=1, maximum=86400
         ),
         jwks_timeout=reader.seconds("BROKER_JWKS_TIMEOUT", 5.0, maximum=60.0),
+        jwks_refresh_cooldown=reader.integer(
+            "BROKER_JWKS_REFRESH_COOLDOWN", 30, minimum=0, maximum=3600
+        ),
     )
 
 

@@ -34,16 +34,16 @@ def bearer_token() -> str | None:
     return token
 
 
-def jwt_resolver(settings: JwtResolverSettings, *, refresh_cooldown: float = 30.0) -> UserResolver:
-    """``refresh_cooldown``: least seconds between JWKS fetches forced by an unknown ``kid``,
-    so a stream of made-up key ids cannot turn the broker against the identity provider."""
+def jwt_resolver(settings: JwtResolverSettings) -> UserResolver:
+    """Keys from a JWKS URL are cached for ``jwks_cache_seconds`` and refetched early when a
+    token names an unknown ``kid`` (the provider rotated its keys)."""
     jwks = (
         jwt.PyJWKClient(
             settings.jwks_url,
             cache_jwk_set=True,
             lifespan=settings.jwks_cache_seconds,
             timeout=settings.jwks_timeout,
-            cooldown_duration=refresh_cooldown,
+            cooldown_duration=settings.jwks_refresh_cooldown,
         )
         if settings.jwks_url is not None
         else None
