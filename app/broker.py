@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from config import (
+    FLAVOR_SDK3,
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
     RESOLVER_JWT,
@@ -58,7 +59,7 @@ class Broker:
         flows = []
         if self.mindset is not None:
             flows.append("mindset-sandbox" if self.settings.sandbox else "mindset")
-            if self.mindset.settings.flavor != "sdk3":
+            if self.mindset.settings.flavor != FLAVOR_SDK3:
                 flows[-1] += f"({self.mindset.settings.flavor})"
         if self.typingmind is not None:
             flows.append("typingmind")
