@@ -3,11 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,13 +24,12 @@ from .conftest import (
     AUTH_URL,
     KNOWN_SECRETS,
     SecretCheckingClient,
-    assert_no_secret,
     mindset_settings,
 )
+from .host_process import running_host
 
 PASSWORD = "host-demo-password-0123456789"
 KNOWN_SECRETS.add(PASSWORD)
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def host_config(**extra: str) -> dict[str, str]:
@@ -153,43 +147,14 @@ def test_init_broker_in_a_host_raises_config_errors_for_the_host_to_handle() -> 
 
 @pytest.fixture
 def host_process(tmp_path: Path) -> Iterator[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
-        "PYTHONPATH": str(ROOT),
+    settings = {
         "SECRET_KEY": fake_secrets.SECRET_KEY,
         "HOST_DEMO_PASSWORD": PASSWORD,
         "TYPINGMIND_JWT_SECRET": fake_secrets.TYPINGMIND_SECRET,
         "TYPINGMIND_URL": "https://chat.example.com/?team=1",
-        "BROKER_ENV_FILE": os.devnull,
     }
-    stderr_path = tmp_path / "host.stderr"
-    with stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "examples.flask_login_host", "--port", "0"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-        )
-    stdout = process.stdout
-    assert stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    # A thread, so waiting for the ready line is bounded even if the process hangs silently.
-    threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
-    try:
-        ready = lines.get(timeout=30)
-        assert ready.startswith("HOST_READY "), stderr_path.read_text()
-        yield ready.split()[1]
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        stdout.close()
-        assert_no_secret(stderr_path.read_text(), "the host process's logs")
+    with running_host(settings, tmp_path) as url:
+        yield url
 
 
 @pytest.mark.network
