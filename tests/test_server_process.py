@@ -4,9 +4,9 @@ loopback sockets to the stand-in vendor process."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
