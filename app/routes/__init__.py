@@ -25,7 +25,10 @@ def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
 def register_blueprints(app: Flask, broker: Broker) -> None:
     from .demo import demo
     from .tokens import tokens
+    from .typingmind import typingmind
 
     app.register_blueprint(tokens)
+    # Always registered: an unconfigured flow answers a JSON 404 naming what to set.
+    app.register_blueprint(typingmind)
     if broker.settings.demo_login:
         app.register_blueprint(demo)
