@@ -146,11 +146,12 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def start_standin(stack: Stack, scenario: Scenario, name: str = "standin") -> str:
-    argv = [PYTHON, "-m", "standin", "--port", "0", "--api-key", API_KEY, "--app-uid", APP_UID]
+    argv = [PYTHON, "-m", "standin", "--port", "0", "--app-uid", APP_UID]
     argv += ["--latency-ms", str(scenario.latency_ms), "--token-format", scenario.token_format]
     if scenario.token_format == "jwt":
         argv += ["--jwt-ttl", "3600"]
-    process = stack.start(name, argv)
+    # The key through the environment, as the stand-in prefers (ps shows arguments).
+    process = stack.start(name, argv, {**os.environ, "STANDIN_API_KEY": API_KEY})
     deadline = time.monotonic() + START_TIMEOUT
     assert process.stdout is not None
     while time.monotonic() < deadline:
@@ -171,14 +172,11 @@ def vendor_calls(standin_url: str) -> int:
 
 
 def stats_total(stats: Any) -> int:
-    """Token calls the stand-in answered, whatever shape its stats take."""
-    for key in ("auth_requests", "token_requests", "tokens", "requests", "total"):
-        value = stats.get(key) if isinstance(stats, dict) else None
-        if isinstance(value, int):
-            return value
-        if isinstance(value, dict):
-            return sum(v for v in value.values() if isinstance(v, int))
-    raise RuntimeError(f"cannot read a request count from the stand-in's stats: {stats!r}")
+    """Vendor token calls the stand-in answered (``auth_calls`` in its stats)."""
+    value = stats.get("auth_calls") if isinstance(stats, dict) else None
+    if not isinstance(value, int):
+        raise RuntimeError(f"the stand-in's stats have no auth_calls count: {stats!r}")
+    return value
 
 
 def broker_env(standin_url: str, port: int, redis_url: str | None) -> dict[str, str]:
