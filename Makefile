@@ -12,7 +12,7 @@ export PORT
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
-	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
+	@echo "make serve  - the production server (gunicorn, gthread workers, BROKER_ENV=production)"
 	@echo "make test   - lint, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 

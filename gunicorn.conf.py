@@ -1,11 +1,12 @@
 """Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 The broker's work is waiting on the vendor (50-300 ms a call) and little CPU, so each worker
-keeps hundreds of requests in flight while they wait: one gevent worker per core, with a
-kept-alive vendor pool per worker (MINDSET_POOL_SIZE) as large as the requests it keeps in
-flight. Measured (``bench/RESULTS.md``): sync answers nothing once 256 clients wait on a
-100 ms vendor; gthread (BROKER_WORKER_CLASS=gthread, BROKER_THREADS) serves the same load
-with 20-35 % more CPU per request, but a tighter p99 when the CPU is saturated.
+keeps hundreds of requests in flight while they wait: one gthread worker per core with 256
+threads (BROKER_THREADS), matching its kept-alive vendor pool (MINDSET_POOL_SIZE). Measured
+(``bench/RESULTS.md``): sync answers nothing once 256 clients wait on a 100 ms vendor; gevent
+(BROKER_WORKER_CLASS=gevent, still supported) left some connections waiting for seconds when
+the CPU was saturated (wrk timeouts, p99 2-4 s), where gthread stayed fair with zero errors
+and served more requests/s in most runs.
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -22,12 +23,11 @@ os.environ["BROKER_ENV"] = "production"
 
 bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
-worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
-# Open client connections per worker (kept-alive ones included), so requests in flight; past
-# MINDSET_POOL_SIZE (256) vendor connections, calls open short-lived extra connections.
-worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
-# Threads per worker, for BROKER_WORKER_CLASS=gthread only.
+worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gthread"
+# Requests in flight per worker; the vendor pool (MINDSET_POOL_SIZE, 256) is sized to match.
 threads = int(os.environ.get("BROKER_THREADS") or 256)
+# Open client connections per worker, kept-alive idle ones included (gthread and gevent).
+worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
 timeout = 30
 graceful_timeout = 20
