@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from limits import parse_many
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -85,6 +86,34 @@ class SessionSettings:
 
 
 @dataclass(frozen=True)
+class ResilienceSettings:
+    """How long a token request may take, and how hard the broker tries a failing vendor."""
+
+    # No combination of attempts, back-off and timeouts may make a token request exceed this.
+    deadline: float = 8.0
+    # Attempts per token request, the first included; only failures worth retrying repeat.
+    retry_attempts: int = 3
+    # A vendor Retry-After up to this is waited out (within the deadline); longer is passed on.
+    retry_after_cap: float = 2.0
+    # Consecutive failed token requests that open the circuit, and how long it stays open.
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProtectionSettings:
+    """Who may call the token routes, how often, and from where."""
+
+    # Flask-Limiter rate strings: per signed-in user, and per client address.
+    rate_limit: str = "60/minute"
+    rate_limit_per_ip: str = "600/minute"
+    # Proxies in front of the broker whose X-Forwarded-* headers are trusted (0: none).
+    proxy_hops: int = 0
+    # Exact origins (scheme://host[:port]) other than the broker's own that may call it.
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the broker needs, validated."""
 
@@ -100,6 +129,8 @@ class Settings:
     # Shared state between instances (rate-limit counters, reusable tokens, coalescing);
     # without it everything is kept per process.
     redis_url: str | None = field(default=None, repr=False)
+    resilience: ResilienceSettings = ResilienceSettings()
+    protection: ProtectionSettings = ProtectionSettings()
 
     @property
     def is_production(self) -> bool:
@@ -157,7 +188,89 @@ def load_settings(source: Mapping[str, Any]) -> Settings:
         session_cookie_name=reader.text("BROKER_SESSION_COOKIE_NAME") or "session",
         session_cookie_domain=reader.text("BROKER_SESSION_COOKIE_DOMAIN"),
         redis_url=parse_redis_url(reader.text("BROKER_REDIS_URL")),
+        resilience=_resilience(reader),
+        protection=_protection(reader),
     )
+
+
+def _resilience(reader: _Reader) -> ResilienceSettings:
+    return ResilienceSettings(
+        deadline=reader.seconds("BROKER_DEADLINE", 8.0, maximum=60.0),
+        retry_attempts=reader.integer("BROKER_RETRY_ATTEMPTS", 3, minimum=1, maximum=5),
+        retry_after_cap=reader.seconds("BROKER_RETRY_AFTER_CAP", 2.0, maximum=30.0),
+        breaker_failures=reader.integer("BROKER_BREAKER_FAILURES", 5, minimum=1, maximum=1000),
+        breaker_cooldown=reader.seconds("BROKER_BREAKER_COOLDOWN", 30.0, maximum=3600.0),
+    )
+
+
+def _protection(reader: _Reader) -> ProtectionSettings:
+    return ProtectionSettings(
+        rate_limit=parse_rate_limit("BROKER_RATE_LIMIT", reader.text("BROKER_RATE_LIMIT"))
+        or "60/minute",
+        rate_limit_per_ip=parse_rate_limit(
+            "BROKER_RATE_LIMIT_PER_IP", reader.text("BROKER_RATE_LIMIT_PER_IP")
+        )
+        or "600/minute",
+        proxy_hops=reader.integer("BROKER_PROXY_HOPS", 0, minimum=0, maximum=10),
+        cors_origins=parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+    )
+
+
+def parse_rate_limit(name: str, value: str | None) -> str | None:
+    """A Flask-Limiter rate string (``30/minute``, ``5 per hour``, ``10/second;100/day``)."""
+    if value is None:
+        return None
+    try:
+        limits = parse_many(value)
+    except ValueError:
+        limits = []
+    if not limits or any(limit.amount < 1 for limit in limits):
+        raise ConfigError(
+            f"{name} is not a rate limit: use Flask-Limiter's syntax, e.g. 30/minute, "
+            "5 per hour or 10/second;100/day"
+        )
+    return value
+
+
+def parse_cors_origins(value: str | None) -> tuple[str, ...]:
+    """``BROKER_CORS_ORIGINS``: comma-separated exact origins, never a wildcard."""
+    if value is None:
+        return ()
+    origins = []
+    for part in (part.strip() for part in value.split(",")):
+        if not part:
+            continue
+        if "*" in part:
+            raise ConfigError(
+                "BROKER_CORS_ORIGINS may not hold a wildcard: credentials are sent, so list "
+                "each exact origin, e.g. https://app.example.com"
+            )
+        try:
+            parts = urlsplit(part)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username is not None
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or (port is not None and not 0 < port < 65536)
+        ):
+            raise ConfigError(
+                f"BROKER_CORS_ORIGINS entry {part[:80]!r} is not an origin: use "
+                "scheme://host[:port] without a path, e.g. https://app.example.com"
+            )
+        # Browsers send the scheme and host lowercased and leave out a default port.
+        default_port = {"http": 80, "https": 443}[parts.scheme]
+        host = parts.netloc.lower()
+        if port == default_port:
+            host = host.rsplit(":", 1)[0]
+        origins.append(f"{parts.scheme}://{host}")
+    return tuple(origins)
 
 
 def _mindset(reader: _Reader) -> MindsetSettings | None:

@@ -6,13 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, Settings, load_settings, read_environment
 
 from .broker import init_broker
 from .errors import register_app_error_handlers
-from .logs import configure_logging
+from .logs import configure_logging, register_access_log
 from .request_ids import assign_request_id, echo_request_id
+from .security_headers import register_security_headers
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -28,7 +30,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         raise SystemExit(f"broker configuration error: {error}") from None
     app = Flask(__name__)
     configure_flask(app, settings)
+    trust_proxies(app, settings.protection.proxy_hops)
+    register_access_log(app)
     register_request_ids(app)
+    register_security_headers(app)
     register_app_error_handlers(app)
     init_broker(app, settings)
     return app
@@ -45,6 +50,18 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         # Token routes take no body; this bounds what a hostile client can make us buffer.
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Believe ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``hops`` proxies.
+
+    With 0 (the default) the client address is the socket peer: a client could otherwise
+    claim any address and dodge the per-address rate limit.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
 def register_request_ids(app: Flask) -> None:

@@ -16,8 +16,9 @@ from flask import Flask, current_app
 
 from config import Settings
 
-from . import telemetry
+from . import redaction, telemetry
 from .mindset.client import MindsetClient
+from .rate_limits import init_rate_limits
 from .tokens import MindsetTokens
 from .users import UserResolver
 from .users.session import session_resolver
@@ -53,11 +54,14 @@ def current_broker() -> Broker:
 
 
 def build_broker(settings: Settings) -> Broker:
-    return Broker(
+    broker = Broker(
         settings=settings,
         resolve_user=session_resolver(settings.session),
         mindset=_mindset_tokens(settings),
     )
+    if broker.mindset is not None:
+        broker.readiness_checks["mindset_circuit"] = broker.mindset.readiness
+    return broker
 
 
 def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
@@ -77,7 +81,7 @@ def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
         from .sandbox import mount_sandbox
 
         mount_sandbox(client.session, mindset.base_url, mindset.api_key, mindset.app_uid)
-    return MindsetTokens(client, mindset)
+    return MindsetTokens(client, mindset, settings.resilience)
 
 
 def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -> None:
@@ -88,8 +92,10 @@ def init_broker(app: Flask, settings: Settings) -> Broker:
     """Attach the broker to ``app`` and register its routes."""
     from .routes import register_blueprints
 
+    redaction.register_settings_secrets(settings)
     broker = build_broker(settings)
     app.extensions[EXTENSION] = broker
+    init_rate_limits(app, settings)
     register_blueprints(app, broker)
     _log_startup(broker)
     return broker

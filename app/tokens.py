@@ -6,9 +6,14 @@ This is the seam between the vendor client (which raises ``MindsetError``) and t
 
 from __future__ import annotations
 
-from config import MindsetSettings
+import logging
+import time
+from typing import Any
 
-from . import telemetry
+from config import MindsetSettings, ResilienceSettings
+
+from . import redaction, telemetry
+from .breaker import CLOSED, CircuitBreaker
 from .errors import (
     BrokerError,
     VendorBadResponse,
@@ -25,15 +30,25 @@ from .mindset.errors import (
     MindsetUnavailable,
 )
 from .mindset.identity import auth_request_for
+from .mindset.retries import RetryPolicy, call_with_retries
 from .users import CurrentUser
+
+log = logging.getLogger("broker.tokens")
 
 
 class MindsetTokens:
     """Turns a signed-in user into a fresh Mindset ``authToken``."""
 
-    def __init__(self, client: MindsetClient, settings: MindsetSettings) -> None:
+    def __init__(
+        self,
+        client: MindsetClient,
+        settings: MindsetSettings,
+        resilience: ResilienceSettings | None = None,
+    ) -> None:
         self.client = client
         self.settings = settings
+        self.resilience = resilience or ResilienceSettings()
+        self.retry_policy, self.breaker = vendor_guards(self.resilience)
 
     def request_for(self, user: CurrentUser) -> AuthRequest:
         return auth_request_for(user, self.settings)
@@ -48,11 +63,82 @@ class MindsetTokens:
         return token
 
     def call_vendor(self, request: AuthRequest) -> str:
-        """One vendor call for ``request``, its failure translated for the caller."""
+        """One guarded vendor call for ``request``, its failure translated for the caller.
+
+        Guarded: refused at once while the circuit is open; otherwise retried where that
+        helps, and over within ``BROKER_DEADLINE`` whatever the vendor does.
+        """
+        if not self.breaker.allow():
+            raise circuit_open_error(self.breaker)
+        deadline = time.monotonic() + self.resilience.deadline
         try:
-            return self.client.authenticate(request)
+            token = call_with_retries(
+                lambda until: self.client.authenticate(request, deadline=until),
+                self.retry_policy,
+                deadline,
+            )
         except MindsetError as error:
+            if counts_against_vendor(error):
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
             raise broker_error_for(error) from error
+        except BaseException:
+            # Whatever ended the call (a bug, a killed greenlet), it must not leave a
+            # half-open probe unanswered.
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        redaction.request_secret(token)
+        return token
+
+    def readiness(self) -> tuple[str, dict[str, Any]]:
+        """The ``mindset_circuit`` readiness check: degraded (never failed) while not closed."""
+        snapshot = self.breaker.snapshot()
+        return ("ok" if snapshot["state"] == CLOSED else "degraded"), snapshot
+
+
+def vendor_guards(resilience: ResilienceSettings) -> tuple[RetryPolicy, CircuitBreaker]:
+    policy = RetryPolicy(
+        attempts=resilience.retry_attempts, retry_after_cap=resilience.retry_after_cap
+    )
+    breaker = CircuitBreaker(
+        resilience.breaker_failures,
+        resilience.breaker_cooldown,
+        probe_timeout=resilience.deadline + 1.0,
+        on_change=_circuit_changed,
+    )
+    return policy, breaker
+
+
+def _circuit_changed(old: str, new: str) -> None:
+    level = logging.WARNING if new != CLOSED else logging.INFO
+    log.log(
+        level,
+        "mindset circuit %s -> %s%s",
+        old,
+        new,
+        " (the vendor keeps failing; token requests are answered 503 at once)"
+        if new == "open"
+        else "",
+        extra={"vendor": "mindset", "circuit": new},
+    )
+    telemetry.emit("circuit", vendor="mindset", state=new)
+
+
+def counts_against_vendor(error: MindsetError) -> bool:
+    """Outages and garbage count towards opening the circuit; a refusal proves the vendor up."""
+    return isinstance(error, MindsetUnavailable | MindsetBadResponse)
+
+
+def circuit_open_error(breaker: CircuitBreaker) -> VendorUnavailable:
+    return VendorUnavailable(
+        "The agent vendor is failing; the broker stops asking it for a while. "
+        "Try again after Retry-After seconds.",
+        log_hint=f"mindset circuit {breaker.state}: not calling the vendor "
+        "(see the last vendor errors above; the circuit closes after one successful probe)",
+        retry_after=max(1.0, breaker.retry_in()),
+    )
 
 
 def broker_error_for(error: MindsetError) -> BrokerError:

@@ -12,11 +12,12 @@ from typing import Any
 from flask import Response, jsonify, request, session
 
 from ..broker import current_broker
+from ..cross_site import token_routes
 from ..errors import error_response
 from ..users import MAX_FIELD_LENGTH
 from . import broker_blueprint
 
-demo = broker_blueprint("broker_demo", __name__, url_prefix="/demo")
+demo = token_routes(broker_blueprint("broker_demo", __name__, url_prefix="/demo"))
 
 FIELDS = ("external_id", "email", "name")
 
