@@ -33,6 +33,12 @@ T = TypeVar("T")
 MIN_ATTEMPT_SECONDS = 0.05
 
 
+def pause(seconds: float) -> None:
+    """How the loop waits: ``time.sleep`` looked up now, so gevent's patched one is used."""
+    time.sleep(seconds)
+
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
@@ -66,7 +72,7 @@ def call_with_retries(
     deadline: float,
     *,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> T:
     """``attempt(deadline)`` until it succeeds, the policy gives up, or time runs out.
 
@@ -88,5 +94,5 @@ def call_with_retries(
                 type(error).__name__,
                 extra={"vendor": "mindset", "retry_in_ms": round(wait * 1000, 1)},
             )
-            sleep(wait)
+            (sleep or pause)(wait)
             number += 1
