@@ -95,7 +95,7 @@ def init_broker(app: Flask, settings: Settings) -> Broker:
     redaction.register_settings_secrets(settings)
     broker = build_broker(settings)
     app.extensions[EXTENSION] = broker
-    init_rate_limits(app, settings)
+    init_rate_limits(app, broker)
     register_blueprints(app, broker)
     _log_startup(broker)
     return broker

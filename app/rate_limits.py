@@ -25,12 +25,16 @@ import math
 import time
 from typing import Any, cast
 
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from flask_limiter import Limiter, RateLimitExceeded
 
 from config import Settings
 
+if TYPE_CHECKING:
+    from .broker import Broker
 from . import telemetry
 from .errors import error_response
 from .logs import note_user
@@ -68,8 +72,9 @@ def _nobody_signed_in() -> bool:
     return _signed_in_user_id() is None
 
 
-def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
+def init_rate_limits(app: Flask, broker: Broker) -> Limiter:
     """Create the app's limiter; blueprints marked with :func:`rate_limited` join it."""
+    settings = broker.settings
     storage = settings.redis_url or "memory://"
     limiter = Limiter(
         client_address,
@@ -85,7 +90,19 @@ def init_rate_limits(app: Flask, settings: Settings) -> Limiter:
     )
     app.extensions[EXTENSION] = _LimitsForApp(limiter, settings)
     app.register_error_handler(RateLimitExceeded, rate_limited_response)
+    if settings.redis_url:
+        broker.readiness_checks["rate_limit_storage"] = lambda: _storage_readiness(limiter)
     return limiter
+
+
+def _storage_readiness(limiter: Limiter) -> tuple[str, dict[str, Any]]:
+    """Degraded (never failed) while Redis is unreachable and counters are per process."""
+    if limiter._storage_dead:
+        return "degraded", {
+            "storage": "memory (fallback)",
+            "hint": "Redis at BROKER_REDIS_URL is unreachable; limits are per process meanwhile",
+        }
+    return "ok", {"storage": "redis"}
 
 
 class _LimitsForApp:

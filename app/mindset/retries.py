@@ -38,7 +38,6 @@ def pause(seconds: float) -> None:
     time.sleep(seconds)
 
 
-
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 3
