@@ -138,10 +138,11 @@ _SIGNED_IN = {
 }
 _LOGIN_FIELDS = {
     "type": "object",
+    "required": ["external_id"],
     "properties": {
-        "external_id": {"type": "string", "maxLength": 1024},
-        "email": {"type": "string", "maxLength": 1024},
-        "name": {"type": "string", "maxLength": 1024},
+        "external_id": {"type": "string", "maxLength": 1024, "pattern": "\\S"},
+        "email": {"type": ["string", "null"], "maxLength": 1024},
+        "name": {"type": ["string", "null"], "maxLength": 1024},
     },
 }
 
