@@ -110,7 +110,12 @@ def test_attempts_are_capped_and_the_last_failure_is_raised() -> None:
 
 def test_backoff_is_exponential_with_full_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     ceilings: list[tuple[float, float]] = []
-    monkeypatch.setattr(retries.random, "uniform", lambda a, b: ceilings.append((a, b)) or b / 2)
+
+    def uniform(low: float, high: float) -> float:
+        ceilings.append((low, high))
+        return high / 2
+
+    monkeypatch.setattr("app.mindset.retries.random.uniform", uniform)
     policy = RetryPolicy(attempts=5, base_delay=0.1, max_delay=0.3)
     waits = [policy.wait_before_retry(UNAVAILABLE_503, n) for n in (1, 2, 3, 4)]
     assert ceilings == [(0, 0.1), (0, 0.2), (0, 0.3), (0, 0.3)]
@@ -217,6 +222,6 @@ def test_every_attempt_gets_at_most_the_time_left(no_waiting: list[float]) -> No
     with vendor_sequence({"status": 503}, {"json": {"authToken": "t"}}) as vendor:
         assert client.get("/api/getusertoken").status_code == 200
         for call in vendor.calls:
-            connect, read = call.request.req_kwargs["timeout"]
+            connect, read = call.request.req_kwargs["timeout"]  # type: ignore[attr-defined]
             assert 0 < connect <= 1.5
             assert 0 < read <= 1.5
