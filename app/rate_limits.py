@@ -23,9 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, cast
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
