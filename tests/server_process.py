@@ -96,6 +96,13 @@ class ServerProcess:
             proc.kill()
             proc.wait()
 
+    @property
+    def pid(self) -> int:
+        """The gunicorn master's process id (its children are the workers)."""
+        if self._proc is None:
+            raise RuntimeError("the server is not running")
+        return self._proc.pid
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 

@@ -53,8 +53,8 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after if retry_after <= self.retry_after_cap else None
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        # Jitter spreads retries out; it is not security-sensitive.
-        return random.uniform(0, ceiling)  # noqa: S311  # nosec B311 - back-off jitter only
+        # Jitter spreads retries out; it guards nothing, so a non-cryptographic source is right.
+        return random.uniform(0, ceiling)  # noqa: S311  # nosec B311
 
 
 def worth_retrying(error: MindsetError) -> bool:
