@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 
 from app.openapi import ERRORS, document
 
-from .conftest import AUTH_URL, build_app, mindset_settings
+from .conftest import AUTH_URL, assert_no_secret, build_app, mindset_settings
 
 
 def test_the_description_is_served_and_lists_every_route(client: FlaskClient) -> None:
@@ -107,4 +107,6 @@ schema = schemathesis.pytest.from_fixture("broker_schema")
 def test_the_live_broker_matches_its_description(
     case: Any, signed_in_session: requests.Session
 ) -> None:
-    case.call_and_validate(session=signed_in_session, timeout=10)
+    response = case.call_and_validate(session=signed_in_session, timeout=10)
+    assert_no_secret(response.text, "a fuzzed response")
+    assert_no_secret(str(response.headers), "a fuzzed response's headers")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -102,14 +104,21 @@ def test_any_exact_origin_round_trips(scheme: str, host: str, port: int | None) 
     assert parsed == (origin if port not in (None, default) else f"{scheme}://{host}")
 
 
+def refusal(parse: Callable[[], object]) -> str | None:
+    try:
+        parse()
+    except ConfigError as error:
+        return str(error)
+    return None
+
+
 @given(st.text(max_size=60))
 def test_cors_parsing_accepts_only_origins_or_says_why(value: str) -> None:
-    try:
-        origins = parse_cors_origins(value)
-    except ConfigError as error:
-        assert str(error).startswith("BROKER_CORS_ORIGINS")
+    message = refusal(lambda: parse_cors_origins(value))
+    if message is not None:
+        assert message.startswith("BROKER_CORS_ORIGINS")
         return
-    for origin in origins:
+    for origin in parse_cors_origins(value):
         assert origin.startswith(("http://", "https://"))
         assert "*" not in origin
         assert "/" not in origin.split("://", 1)[1]
@@ -117,10 +126,11 @@ def test_cors_parsing_accepts_only_origins_or_says_why(value: str) -> None:
 
 @given(st.text(max_size=40))
 def test_rate_limit_parsing_never_crashes(value: str) -> None:
-    try:
+    message = refusal(lambda: parse_rate_limit("BROKER_RATE_LIMIT", value))
+    if message is None:
         assert parse_rate_limit("BROKER_RATE_LIMIT", value) == value
-    except ConfigError as error:
-        assert str(error).startswith("BROKER_RATE_LIMIT")
+    else:
+        assert message.startswith("BROKER_RATE_LIMIT")
 
 
 @given(amount=st.integers(1, 10**6), unit=st.sampled_from(["second", "minute", "hour", "day"]))
