@@ -56,7 +56,13 @@ def _signed_in_user_id() -> str | None:
     if "_rate_limit_user" not in g:
         from .broker import current_broker
 
-        user = current_broker().resolve_user()
+        try:
+            user = current_broker().resolve_user()
+        except Exception:
+            # The view will meet the same failure and answer it; here it must not pass for
+            # a counter store outage (Flask-Limiter would switch to its in-memory fallback).
+            log.exception("the user resolver failed while rate limiting")
+            user = None
         g._rate_limit_user = None if user is None else user.id
     user_id: str | None = g._rate_limit_user
     return user_id

@@ -79,11 +79,29 @@ _formatter = logging.Formatter()
 
 
 def redact_record(record: logging.LogRecord) -> None:
-    """Mask secrets in ``record`` in place (idempotent)."""
+    """Mask secrets in ``record`` in place (idempotent). Never raises: a filter that raised
+    would turn a careless log call into a failed request."""
     if getattr(record, "_redacted", False):
         return
+    try:
+        _redact_record(record)
+    except Exception as error:  # the record cannot be vouched for: keep none of its content
+        record.msg = f"[log record withheld: redaction failed with {type(error).__name__}]"
+        record.args = None
+        record.exc_info = record.exc_text = record.stack_info = None
+        for key in [k for k in vars(record) if k not in _STANDARD_ATTRS]:
+            if not key.startswith("_"):
+                delattr(record, key)
+    record._redacted = True
+
+
+def _redact_record(record: logging.LogRecord) -> None:
     secrets = _current_secrets()
-    record.msg = redact(record.getMessage(), secrets)
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # arguments that do not fit the format
+        message = f"{record.msg} [unformattable arguments]"
+    record.msg = redact(message, secrets)
     record.args = None
     if record.exc_info:
         # The traceback and the exception's message are formatted once, here, then masked.
@@ -96,7 +114,6 @@ def redact_record(record: logging.LogRecord) -> None:
     for key, value in list(vars(record).items()):
         if key not in _STANDARD_ATTRS and not key.startswith("_"):
             setattr(record, key, _redact_value(value, secrets))
-    record._redacted = True
 
 
 class RedactingFilter(logging.Filter):

@@ -152,3 +152,11 @@ def test_other_handlers_get_masked_records_too() -> None:
     plain = logging.Formatter().format(record)
     assert fake_secrets.API_KEY not in plain
     assert fake_secrets.API_KEY not in JsonFormatter().format(record)
+
+
+def test_a_log_call_with_wrong_arguments_does_not_break_the_request(
+    client: FlaskClient, broker_logs: LogLines
+) -> None:
+    logging.getLogger("broker.careless").info("two %s %s", "only-one")
+    line = json.loads(broker_logs[-1])
+    assert "unformattable" in line["msg"]
