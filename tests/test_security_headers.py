@@ -8,6 +8,7 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
+from app.errors import BrokerError, broker_error_response
 from app.security_headers import JSON_CSP
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
@@ -92,3 +93,21 @@ def test_the_session_cookie_is_httponly_lax_and_secure_in_production(
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
     assert ("Secure" in cookie) is secure
+
+
+def all_subclasses(cls: type) -> list[type]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *all_subclasses(sub)]
+    return found
+
+
+@pytest.mark.parametrize("error_class", all_subclasses(BrokerError), ids=lambda c: c.__name__)
+def test_every_error_of_the_tree_says_retryable_exactly_when_it_sends_retry_after(
+    app: Any, error_class: type[BrokerError]
+) -> None:
+    with app.test_request_context("/api/getusertoken"):
+        response = broker_error_response(error_class())
+    body = response.get_json()
+    assert body["retryable"] is error_class.retryable
+    assert ("Retry-After" in response.headers) is error_class.retryable
