@@ -35,7 +35,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_request_ids(app)
     register_security_headers(app)
     register_app_error_handlers(app)
-    init_broker(app, settings)
+    try:
+        # Building the broker may still refuse configuration (an unimportable resolver).
+        init_broker(app, settings)
+    except ConfigError as error:
+        raise SystemExit(f"broker configuration error: {error}") from None
     return app
 
 

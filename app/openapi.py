@@ -48,8 +48,10 @@ ERRORS: dict[str, str] = {
     "413": "Request too large (request_entity_too_large).",
     "422": "The signed-in user cannot be described to the vendor (invalid_identity).",
     "429": "Rate limit reached (rate_limited); see Retry-After.",
+    "500": "The host app's own user resolver failed (user_resolver_failed).",
     "502": "The vendor refused or answered garbage (vendor_rejected, vendor_bad_response).",
-    "503": "The vendor is unavailable or the circuit is open (vendor_unavailable).",
+    "503": "The vendor is unavailable or the circuit is open (vendor_unavailable), or the "
+    "identity provider's keys could not be fetched (identity_provider_unavailable).",
     "504": "The vendor did not answer in time (vendor_timeout).",
 }
 RETRYABLE = {"429", "503", "504"}
@@ -87,7 +89,9 @@ def json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 # Statuses any route may answer: hostile input, limits, unknown methods.
 COMMON = ("400", "405", "413", "429")
-TOKEN_ERRORS = (*COMMON, "401", "403", "404", "422", "502", "503", "504")
+TOKEN_ERRORS = (*COMMON, "401", "403", "404", "422", "500", "502", "503", "504")
+# TypingMind codes are signed by the broker itself: no vendor call, so no 502/504.
+TYPINGMIND_ERRORS = (*COMMON, "401", "403", "404", "422", "500", "503")
 
 PATHS: dict[str, dict[str, Any]] = {
     "/api/getusertoken": {
@@ -105,6 +109,41 @@ PATHS: dict[str, dict[str, Any]] = {
                 )
             },
             TOKEN_ERRORS,
+        )
+    },
+    "/api/typingmind/authcode": {
+        "get": operation(
+            "A signed TypingMind externalAuthCode for the signed-in user.",
+            {
+                "200": json_answer(
+                    "The code and its expiry (never cached).",
+                    {
+                        "type": "object",
+                        "required": ["externalAuthCode", "expiresAt"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "externalAuthCode": {"type": "string", "minLength": 1},
+                            "expiresAt": {"type": "string", "format": "date-time"},
+                        },
+                    },
+                )
+            },
+            TYPINGMIND_ERRORS,
+        )
+    },
+    "/typingmind/login": {
+        "get": operation(
+            "Redirect to TypingMind with a fresh externalAuthCode in the URL.",
+            {
+                "302": {
+                    "description": "To TYPINGMIND_URL with externalAuthCode added to its query.",
+                    "headers": {
+                        "Location": {"required": True, "schema": {"type": "string"}},
+                        "X-Request-ID": _REQUEST_ID,
+                    },
+                }
+            },
+            TYPINGMIND_ERRORS,
         )
     },
     "/openapi.json": {

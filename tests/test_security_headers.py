@@ -96,8 +96,9 @@ def test_the_session_cookie_is_httponly_lax_and_secure_in_production(
 
 
 def all_subclasses(cls: type) -> list[type]:
-    found = []
-    for sub in cls.__subclasses__():
+    found: list[type] = []
+    direct: list[type] = cls.__subclasses__()
+    for sub in direct:
         found += [sub, *all_subclasses(sub)]
     return found
 

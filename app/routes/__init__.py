@@ -30,8 +30,11 @@ def register_blueprints(app: Flask, broker: Broker) -> None:
     from ..openapi import openapi
     from .demo import demo
     from .tokens import tokens
+    from .typingmind import typingmind
 
     app.register_blueprint(tokens)
     app.register_blueprint(openapi)
+    # Always registered: an unconfigured flow answers a JSON 404 naming what to set.
+    app.register_blueprint(typingmind)
     if broker.settings.demo_login:
         app.register_blueprint(demo)
