@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 
 from config import (
     FLAVOR_SDK3,
@@ -29,7 +29,7 @@ from .mindset.client import MindsetClient
 from .rate_limits import init_rate_limits
 from .tokens import MindsetTokens
 from .typingmind import TypingMindCodes
-from .users import UserResolver
+from .users import CurrentUser, UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
 from .users.headers import headers_resolver
 from .users.jwt import jwt_resolver
@@ -82,7 +82,7 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
         resolve_user, resolver_name = _configured_resolver(settings)
     broker = Broker(
         settings=settings,
-        resolve_user=resolve_user,
+        resolve_user=once_per_request(resolve_user),
         mindset=_mindset_tokens(settings),
         typingmind=TypingMindCodes(settings.typingmind) if settings.typingmind else None,
         resolver_name=resolver_name,
@@ -90,6 +90,29 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
     if broker.mindset is not None:
         broker.readiness_checks["mindset_circuit"] = broker.mindset.readiness
     return broker
+
+
+def once_per_request(resolve: UserResolver) -> UserResolver:
+    """Resolve the user at most once per request, its answer or its failure kept on ``g``.
+
+    The rate limiter asks who is signed in before the view does; a JWT resolver fetching keys
+    from a failing identity provider must not pay that timeout twice in one request.
+    """
+
+    def resolve_once() -> CurrentUser | None:
+        if not has_request_context():
+            return resolve()
+        if "_broker_user" not in g:
+            try:
+                g._broker_user = (resolve(), None)
+            except Exception as error:
+                g._broker_user = (None, error)
+        user, failure = g._broker_user
+        if failure is not None:
+            raise failure
+        return user  # type: ignore[no-any-return]
+
+    return resolve_once
 
 
 def _configured_resolver(settings: Settings) -> tuple[UserResolver, str]:

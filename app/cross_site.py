@@ -7,7 +7,9 @@ not be able to make the user's browser ask for one and read (or use) the answer.
 - ``Sec-Fetch-Site: cross-site``: ``403 cross_site``;
 - an ``Origin`` header that is neither the broker's own origin nor listed in
   ``BROKER_CORS_ORIGINS`` (exact ``scheme://host[:port]``): ``403 cross_site``;
-- neither header (curl, server-to-server): allowed; those callers carry no victim's cookie.
+- neither header (curl, server-to-server): allowed; those callers carry no victim's cookie;
+- a view marked :func:`cross_site_navigation_allowed` also takes top-level ``GET``
+  navigations from other sites (a link on TypingMind to ``/typingmind/login``).
 
 Listed origins get CORS with credentials: the exact origin echoed (never ``*``),
 ``Access-Control-Allow-Credentials: true``, preflights answered, and ``Vary: Origin`` on every
@@ -21,6 +23,8 @@ A blueprint opts in with :func:`token_routes`, which also applies the rate limit
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 
@@ -35,6 +39,29 @@ ALLOWED_HEADERS = frozenset({"content-type", "x-request-id"})
 # Response headers a cross-origin caller may read: when to retry, and the id for bug reports.
 EXPOSED_HEADERS = "Retry-After, X-Request-ID"
 PREFLIGHT_MAX_AGE = "600"
+_NAVIGATION_MARK = "_broker_cross_site_navigation"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def cross_site_navigation_allowed(view: View) -> View:
+    """Let other sites send the browser to this route by a top-level ``GET`` navigation.
+
+    For redirects into another service (``/typingmind/login``): the other service links users
+    here, a navigation cannot read the answer, and fetches from other sites stay refused.
+    """
+    setattr(view, _NAVIGATION_MARK, True)
+    return view
+
+
+def _navigation_allowed() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return (
+        getattr(view, _NAVIGATION_MARK, False)
+        and request.method == "GET"
+        and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+        and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document"
+    )
 
 
 def token_routes(blueprint: Blueprint) -> Blueprint:
@@ -70,7 +97,7 @@ def refuse_cross_site() -> Response | None:
     """``before_request``: 403 for cross-site callers, the answer to an allowed preflight."""
     site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
     origin = _origin()
-    if site in ALLOWED_SITES:
+    if site in ALLOWED_SITES or _navigation_allowed():
         return None
     if site == "cross-site":
         return _refuse(f"Sec-Fetch-Site {site}", origin)

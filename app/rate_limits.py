@@ -59,9 +59,8 @@ def _signed_in_user_id() -> str | None:
         try:
             user = current_broker().resolve_user()
         except Exception:
-            # The view will meet the same failure and answer it; here it must not pass for
-            # a counter store outage (Flask-Limiter would switch to its in-memory fallback).
-            log.exception("the user resolver failed while rate limiting")
+            # The view meets the same failure (the answer is kept for the request) and answers
+            # it; raised here it would pass for a counter store outage.
             user = None
         g._rate_limit_user = None if user is None else user.id
     user_id: str | None = g._rate_limit_user

@@ -11,12 +11,13 @@ from flask import Response, jsonify
 
 from .. import telemetry
 from ..broker import current_broker
+from ..cross_site import cross_site_navigation_allowed, token_routes
 from ..errors import FlowNotConfigured, InvalidIdentity
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
 from . import broker_blueprint
 from .tokens import no_store, signed_in_user
 
-typingmind = broker_blueprint("broker_typingmind", __name__)
+typingmind = token_routes(broker_blueprint("broker_typingmind", __name__))
 
 
 def _codes() -> TypingMindCodes:
@@ -50,6 +51,7 @@ def auth_code() -> Response:
 
 
 @typingmind.get("/typingmind/login")
+@cross_site_navigation_allowed
 def login() -> Response:
     codes = _codes()
     location = codes.login_url(_issue(codes))
