@@ -33,8 +33,11 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
+from flask import Flask  # noqa: E402
+from flask.sessions import SecureCookieSessionInterface  # noqa: E402
+
 from tests import fake_secrets  # noqa: E402
-from tests.server_process import ServerProcess, session_cookie  # noqa: E402
+from tests.broker_server import BrokerServer  # noqa: E402
 from tests.standin_process import StandinProcess  # noqa: E402
 
 DOCUMENTED = {200, 429, 502, 503, 504}
@@ -57,6 +60,20 @@ PHASES: list[dict[str, Any] | None] = [
     None,
     {"mode": "status", "status": 500},
 ]
+
+
+def session_cookie(values: dict[str, str]) -> str:
+    """The session cookie a host app sharing SECRET_KEY would set."""
+    host = Flask("host")
+    host.secret_key = fake_secrets.SECRET_KEY
+    serializer = SecureCookieSessionInterface().get_signing_serializer(host)
+    if serializer is None:
+        raise RuntimeError("no session serializer")
+    return str(serializer.dumps(values))
+
+
+def worker_boots(server: BrokerServer) -> int:
+    return server.logs().count("Booting worker with pid")
 
 
 def worker_pids(master: int) -> list[int]:
@@ -85,7 +102,7 @@ class Load:
         session = requests.Session()
         # Distinct users, so the per-user limit (60/minute) is not what the soak measures.
         users = [f"soak-{number}-{i}" for i in range(50)]
-        cookies = [session_cookie(fake_secrets.SECRET_KEY, {"user_id": user}) for user in users]
+        cookies = [session_cookie({"user_id": user}) for user in users]
         turn = 0
         while not self.stop.is_set():
             cookie = cookies[turn % len(cookies)]
@@ -141,15 +158,16 @@ def main() -> int:
             "BROKER_DEADLINE": str(DEADLINE),
             "BROKER_BREAKER_COOLDOWN": "5",
             "BROKER_RATE_LIMIT_PER_IP": "1000000/minute",
-            "BROKER_WORKERS": str(args.workers),
         }
-        with ServerProcess(env, out / "soak-server.log") as server:
-            master = server.pid
+        with BrokerServer(env, out, workers=args.workers) as server:
+            if server.process is None:
+                raise RuntimeError("the server did not start")
+            master = server.process.pid
             load = Load(server.url, args.clients)
             threads = load.start()
             time.sleep(min(5.0, args.seconds / 4))  # warm-up: pools filled, modules loaded
             rss_start = {pid: rss_kib(pid) for pid in worker_pids(master)}
-            boots = server.worker_boots()
+            boots = worker_boots(server)
             ends = time.monotonic() + args.seconds
             phases_run: list[str] = []
             turn = 0
@@ -169,7 +187,7 @@ def main() -> int:
             for thread in threads:
                 thread.join(timeout=DEADLINE + 15)
             rss_end = {pid: rss_kib(pid) for pid in worker_pids(master)}
-            restarted = server.worker_boots() - boots
+            restarted = worker_boots(server) - boots
 
     latencies = sorted(load.latencies)
     report = {

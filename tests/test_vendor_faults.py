@@ -20,9 +20,9 @@ import pytest
 from flask import Flask
 
 from . import fake_secrets
+from .broker_server import ROOT
 from .conftest import build_app, sign_in
 from .drip_server import DripServer
-from .server_process import REPO_ROOT
 from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
@@ -196,7 +196,7 @@ def test_under_gevent_even_dripped_headers_are_cut_off_at_the_deadline() -> None
             text=True,
             timeout=60,
             check=True,
-            cwd=REPO_ROOT,
+            cwd=ROOT,
         )
     assert result.stdout.strip() == "timeout deadline"
     assert max(server.sent) < server.total
