@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -102,3 +103,17 @@ def test_a_failing_resolver_is_answered_by_the_view_not_mistaken_for_a_redis_out
     assert len(calls) == 1
     limiter = next(iter(app.extensions["limiter"]))
     assert not limiter._storage_dead
+
+
+def test_a_signed_code_is_masked_in_the_request_s_log_lines(broker_logs: Any) -> None:
+    client = typingmind_app().test_client()
+    sign_in(client, "ada")
+    app = client.application
+
+    @app.after_request
+    def careless(response: Any) -> Any:
+        logging.getLogger("broker.careless").warning("answer %s", response.get_data(as_text=True))
+        return response
+
+    code = client.get("/api/typingmind/authcode").get_json()["externalAuthCode"]
+    assert code not in broker_logs.joined()
