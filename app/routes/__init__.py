@@ -24,8 +24,10 @@ def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
     from .demo import demo
+    from .ops import ops
     from .tokens import tokens
 
     app.register_blueprint(tokens)
+    app.register_blueprint(ops)
     if broker.settings.demo_login:
         app.register_blueprint(demo)
