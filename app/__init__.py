@@ -10,6 +10,7 @@ from flask import Flask
 from config import ConfigError, Settings, load_settings, read_environment
 
 from .broker import init_broker
+from .cli import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
 from .logs import configure_logging
 from .request_ids import assign_request_id, echo_request_id
@@ -22,15 +23,19 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
     configure_logging()
+    source = {**read_environment(), **(overrides or {})}
     try:
-        settings = load_settings({**read_environment(), **(overrides or {})})
+        settings = load_settings(source)
     except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
     app = Flask(__name__)
     configure_flask(app, settings)
     register_request_ids(app)
     register_app_error_handlers(app)
     init_broker(app, settings)
+    register_commands(app, source)
     return app
 
 
