@@ -30,7 +30,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         if config_check_requested():
             return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
-    app = Flask(__name__)
+    # app/static is served under /broker/ by the assets blueprint, also inside a host app.
+    app = Flask(__name__, static_folder=None)
     configure_flask(app, settings)
     register_request_ids(app)
     register_app_error_handlers(app)

@@ -23,11 +23,13 @@ def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
 
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
+    from .assets import assets
     from .demo import demo
     from .ops import ops
     from .tokens import tokens
 
     app.register_blueprint(tokens)
     app.register_blueprint(ops)
+    app.register_blueprint(assets)
     if broker.settings.demo_login:
         app.register_blueprint(demo)
