@@ -1,0 +1,131 @@
+"""Run the broker as a real server process on loopback, for tests that cross the network.
+
+    with BrokerProcess({"MINDSET_API_HOST": vendor.url, ...}, server="gunicorn") as broker:
+        requests.get(f"{broker.url}/healthz", timeout=5)
+
+The server binds port 0 and the real port is read from its start-up line, so parallel test
+runs never collide. Its stderr is drained all along (a full pipe would block the server) and
+kept in :attr:`BrokerProcess.lines`. :meth:`stop` terminates it and kills it if it lingers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+# gunicorn: "Listening at: http://127.0.0.1:41234 (123)"; flask: "Running on http://127.0.0.1:41234"
+_LISTENING = re.compile(r"(?:Listening at:|Running on) (http://127\.0\.0\.1:\d+)")
+
+
+class BrokerProcess:
+    """``gunicorn -c gunicorn.conf.py wsgi:app`` or ``flask --app wsgi run`` as a child."""
+
+    def __init__(self, settings: Mapping[str, str], *, server: str = "flask") -> None:
+        if server not in ("flask", "gunicorn"):
+            raise ValueError("server must be flask or gunicorn")
+        self.settings = dict(settings)
+        self.server = server
+        self.url = ""
+        self.lines: list[str] = []
+        self._proc: subprocess.Popen[str] | None = None
+        self._found = threading.Event()
+
+    def _command(self) -> list[str]:
+        bin_dir = Path(sys.executable).parent
+        if self.server == "gunicorn":
+            return [str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
+        return [sys.executable, "-m", "flask", "--app", "wsgi", "run"]
+
+    def _environment(self) -> dict[str, str]:
+        keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+        env = {name: os.environ[name] for name in keep if name in os.environ}
+        env.update(
+            {
+                "BROKER_ENV_FILE": os.devnull,
+                "PYTHONUNBUFFERED": "1",
+                # Both servers read their address from here (flask through FLASK_RUN_*).
+                "BROKER_BIND": "127.0.0.1:0",
+                "FLASK_RUN_HOST": "127.0.0.1",
+                "FLASK_RUN_PORT": "0",
+            }
+        )
+        env.update(self.settings)
+        return env
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+            match = _LISTENING.search(line)
+            if match and not self._found.is_set():
+                self.url = match.group(1)
+                self._found.set()
+
+    def start(self) -> BrokerProcess:
+        self._proc = subprocess.Popen(
+            self._command(),
+            cwd=REPO_ROOT,
+            env=self._environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True).start()
+        if not self._found.wait(START_TIMEOUT):
+            self.stop()
+            raise RuntimeError(
+                f"broker did not start within {START_TIMEOUT} s:\n" + "\n".join(self.lines[-20:])
+            )
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while True:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or (self._proc and self._proc.poll() is not None):
+                self.stop()
+                raise RuntimeError("broker never answered /healthz:\n" + "\n".join(self.lines))
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        return proc.returncode
+
+    def __enter__(self) -> BrokerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
