@@ -42,6 +42,7 @@ class BrokerProcess:
         self.lines: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
         self._found = threading.Event()
+        self._reader: threading.Thread | None = None
 
     def _command(self) -> list[str]:
         bin_dir = Path(sys.executable).parent
@@ -84,7 +85,8 @@ class BrokerProcess:
             text=True,
         )
         assert self._proc.stdout is not None
-        threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True).start()
+        self._reader = threading.Thread(target=self._drain, args=(self._proc.stdout,), daemon=True)
+        self._reader.start()
         if not self._found.wait(START_TIMEOUT):
             self.stop()
             raise RuntimeError(
@@ -117,6 +119,11 @@ class BrokerProcess:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        # The reader sees end-of-file once the server is gone; then the pipe can be closed.
+        if self._reader is not None:
+            self._reader.join(STOP_TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
         return proc.returncode
 
     def __enter__(self) -> BrokerProcess:
