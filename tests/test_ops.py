@@ -200,3 +200,12 @@ def test_rate_limits_and_circuit_state_are_reported(app: Flask) -> None:
 )
 def test_vendor_outcomes_become_short_labels(outcome: str, label: str) -> None:
     assert outcome_label("mindset", outcome) == label
+
+
+def test_events_before_the_first_request_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fresh process: no metrics yet, nobody listening.
+    monkeypatch.setattr("app.metrics._metrics", None)
+    monkeypatch.setattr("app.telemetry._listeners", [])
+    build_app(mindset_settings())
+    telemetry.token_outcome("mindset", "minted")
+    assert sample("broker_tokens_total", vendor="mindset", outcome="minted") == 1

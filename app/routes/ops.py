@@ -19,6 +19,7 @@ import time
 from typing import Any
 
 from flask import Response, g, jsonify, request
+from flask.blueprints import BlueprintSetupState
 
 from ..broker import current_broker
 from ..errors import error_response
@@ -29,6 +30,12 @@ ops = broker_blueprint("broker_ops", __name__)
 log = logging.getLogger("broker.ops")
 
 STATUS_ORDER = {"ok": 0, "degraded": 1, "failed": 2}
+
+
+@ops.record_once
+def _listen_from_the_start(state: BlueprintSetupState) -> None:
+    # Subscribe to telemetry now, not on the first request: that request's events count too.
+    process_metrics()
 
 
 @ops.before_app_request
