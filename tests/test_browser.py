@@ -75,6 +75,13 @@ def page(browser: Browser, vendor: StandinProcess) -> Iterator[Page]:
     page.set_default_timeout(WAIT_MS)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    # Chromium reports CSP violations on the console ("Refused to ... Content Security Policy").
+    page.on(
+        "console",
+        lambda message: (
+            errors.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
     try:
         yield page
     finally:
