@@ -7,8 +7,10 @@ missing the test fails, so CI can never pass without having run it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
@@ -181,3 +183,97 @@ def test_failing_vendor_shows_the_retryable_error_then_recovers(
     expect_signed_in(agent, "lin")
     expect(status).to_have_attribute("data-state", "ok")
     assert vendor_users(vendor)[-1] == "lin"
+
+
+HELPER_SCRIPT = """
+async ({ maxRetries, cap }) => {
+  const { createFetchAuthentication, BrokerAuthError } = await import('/broker/mindset-auth.js');
+  const retries = [];
+  const fetchAuthentication = createFetchAuthentication({
+    maxRetries,
+    maxRetryAfterSeconds: cap,
+    onRetry: ({ attempt, waitSeconds }) => retries.push([attempt, waitSeconds]),
+  });
+  const [a, b] = await Promise.allSettled([fetchAuthentication(), fetchAuthentication()]);
+  const same = a.status === b.status;
+  if (a.status === 'fulfilled') return { token: a.value.token, retries, same };
+  const e = a.reason;
+  return {
+    isBrokerAuthError: e instanceof BrokerAuthError,
+    code: e.code, status: e.status, requestId: e.requestId, retryable: e.retryable,
+    retries, same,
+  };
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("answers", "max_retries", "expected", "retries"),
+    [
+        ([(200, {"authToken": "t-1"}, {})], 2, {"token": "t-1"}, []),
+        (
+            [(503, {"error": "vendor_unavailable", "retryable": True}, {"Retry-After": "120"})] * 2
+            + [(200, {"authToken": "t-2"}, {})],
+            2,
+            {"token": "t-2"},
+            [[1, 0.05], [2, 0.05]],
+        ),
+        (
+            [(503, {"error": "vendor_unavailable", "retryable": True}, {"Retry-After": "1"})] * 3,
+            1,
+            {"code": "vendor_unavailable", "status": 503, "retryable": True},
+            [[1, 0.05]],
+        ),
+        (
+            [(401, {"error": "not_signed_in", "retryable": False}, {})],
+            2,
+            {"code": "not_signed_in", "status": 401, "retryable": False},
+            [],
+        ),
+        ([(502, "<html>bad gateway</html>", {})], 2, {"code": "http_502", "retryable": False}, []),
+        ([(200, {"unexpected": True}, {})], 2, {"code": "bad_response"}, []),
+    ],
+)
+def test_front_end_helper_contract(
+    browser: Browser,
+    broker: BrokerProcess,
+    answers: list[tuple[int, object, dict[str, str]]],
+    max_retries: int,
+    expected: dict[str, object],
+    retries: list[list[float]],
+) -> None:
+    """Retries only retryable answers, capped Retry-After, one shared request, clear errors."""
+    context = browser.new_context()
+    served: list[str] = []
+    queue = list(answers)
+
+    def answer(route: Any) -> None:
+        status, body, headers = queue.pop(0)
+        served.append(route.request.headers.get("cookie", ""))
+        text = (
+            body
+            if isinstance(body, str)
+            else json.dumps(
+                {**body, "message": "m", "request_id": "rid-1"} if "error" in body else body
+            )
+        )
+        route.fulfill(
+            status=status, body=text, headers={"Content-Type": "application/json", **headers}
+        )
+
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(f"{broker.url}/broker/mindset-auth.js")
+        page.route("**/api/getusertoken", answer)
+        result = page.evaluate(HELPER_SCRIPT, {"maxRetries": max_retries, "cap": 0.05})
+    finally:
+        context.close()
+    assert result["same"] is True
+    assert result["retries"] == retries
+    for key, value in expected.items():
+        assert result[key] == value
+    if "code" in expected:
+        assert result["isBrokerAuthError"] is True
+    # Two callers, one request per attempt: the shared promise.
+    assert len(served) == len(retries) + 1

@@ -123,7 +123,7 @@ async function requestOnce(settings) {
       requestId,
     });
   }
-  const broker = body && typeof body.error === 'string';
+  const broker = Boolean(body) && typeof body.error === 'string';
   throw new BrokerAuthError(
     broker ? body.message : `The token broker answered HTTP ${response.status}.`,
     {
