@@ -249,14 +249,10 @@ def test_front_end_helper_contract(
 
     def answer(route: Any) -> None:
         status, body, headers = queue.pop(0)
-        served.append(route.request.headers.get("cookie", ""))
-        text = (
-            body
-            if isinstance(body, str)
-            else json.dumps(
-                {**body, "message": "m", "request_id": "rid-1"} if "error" in body else body
-            )
-        )
+        served.append(route.request.url)
+        if isinstance(body, dict) and "error" in body:
+            body = {**body, "message": "m", "request_id": "rid-1"}
+        text = body if isinstance(body, str) else json.dumps(body)
         route.fulfill(
             status=status, body=text, headers={"Content-Type": "application/json", **headers}
         )
