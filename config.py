@@ -14,6 +14,7 @@ on it. Secrets are never echoed back in those messages.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -31,6 +32,26 @@ IDENTITY_EXTERNAL_ID = "externalId"
 IDENTITY_USER_EMAIL = "userEmail"
 EXTERNAL_ID_STRICT = "strict"
 EXTERNAL_ID_DERIVE = "derive"
+FLAVOR_SDK3 = "sdk3"
+FLAVOR_LEGACY = "legacy"
+
+TYPINGMIND_PAYLOAD_USER = "user"
+TYPINGMIND_PAYLOAD_ID = "id"
+TYPINGMIND_PAYLOAD_EMAIL = "email"
+# HS256 keys shorter than the hash output are weak (RFC 7518 section 3.2).
+MIN_JWT_SECRET_BYTES = 32
+# A code in a URL leaks into history and logs: a week is the longest the broker will sign.
+MAX_TYPINGMIND_TTL = 7 * 24 * 3600
+
+RESOLVER_SESSION = "session"
+RESOLVER_HEADERS = "headers"
+RESOLVER_JWT = "jwt"
+RESOLVER_CUSTOM = "custom"
+# "package.module:function", as BROKER_USER_RESOLVER names a host's own resolver.
+_CALLABLE_PATH = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+# An HMAC key at least as long as the hash output (RFC 7518 section 3.2).
+HMAC_ALGORITHMS = {"HS256": 32, "HS384": 48, "HS512": 64}
+PUBLIC_KEY_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256")
 
 # The vendor's documented limits for accountUids.
 MAX_ACCOUNT_UIDS = 10
@@ -75,6 +96,10 @@ class MindsetSettings:
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     pool_size: int = 256
+    # sdk3: sdkusers/auth; legacy: api-authenticate-embedded-user (users by email only).
+    flavor: str = FLAVOR_SDK3
+    # For the legacy flavor: users without an email are sent as <user id>@<this domain>.
+    legacy_email_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,60 @@ class OpsSettings:
 
 
 @dataclass(frozen=True)
+class TypingMindSettings:
+    """How to sign TypingMind ``externalAuthCode`` JWTs and where to send users with one."""
+
+    jwt_secret: str = field(repr=False)
+    url: str
+    token_ttl: int = 3600
+    payload: str = TYPINGMIND_PAYLOAD_USER
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class HeaderResolverSettings:
+    """Identity headers set by an authenticating reverse proxy (oauth2-proxy's names)."""
+
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    id_header: str = "X-Forwarded-User"
+    email_header: str = "X-Forwarded-Email"
+    name_header: str = "X-Forwarded-Preferred-Username"
+
+
+@dataclass(frozen=True)
+class JwtResolverSettings:
+    """Bearer tokens from the host's identity provider: one shared secret or a JWKS URL."""
+
+    secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    algorithms: tuple[str, ...] = ("HS256",)
+    issuer: str | None = None
+    audience: str | None = None
+    leeway: float = 30.0
+    id_claim: str = "sub"
+    email_claim: str = "email"
+    name_claim: str = "name"
+    jwks_cache_seconds: int = 300
+    jwks_timeout: float = 5.0
+    # Least seconds between refetches forced by an unknown kid, so made-up kids in a stream of
+    # bad tokens cannot turn the broker into a flood against the identity provider.
+    jwks_refresh_cooldown: int = 30
+
+
+@dataclass(frozen=True)
+class UserResolverSettings:
+    """Which way the broker learns who is signed in (``BROKER_USER_RESOLVER``)."""
+
+    kind: str = RESOLVER_SESSION
+    # For kind "custom": the "package.module:function" to import at start-up.
+    callable_path: str | None = None
+    headers: HeaderResolverSettings = HeaderResolverSettings()
+    jwt: JwtResolverSettings | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the broker needs, validated."""
 
@@ -121,6 +200,8 @@ class Settings:
     redis_url: str | None = field(default=None, repr=False)
     demo: DemoSettings = DemoSettings()
     ops: OpsSettings = OpsSettings()
+    typingmind: TypingMindSettings | None = None
+    users: UserResolverSettings = UserResolverSettings()
 
     @property
     def is_production(self) -> bool:
@@ -161,6 +242,8 @@ def load_settings(source: Mapping[str, Any], *, reader: _Reader | None = None) -
         redis_url=parse_redis_url(reader.text("BROKER_REDIS_URL")),
         demo=_demo(reader, production),
         ops=_ops(reader),
+        typingmind=_typingmind(reader, production=production),
+        users=_user_resolver(reader),
     )
 
 
@@ -242,6 +325,8 @@ SECTION_CHECKS: list[Callable[[_Reader], object]] = [
     lambda reader: parse_redis_url(reader.text("BROKER_REDIS_URL")),
     lambda reader: _demo(reader, _production(reader)),
     lambda reader: _ops(reader),
+    lambda reader: _typingmind(reader, production=_production(reader)),
+    lambda reader: _user_resolver(reader),
 ]
 
 
@@ -347,7 +432,213 @@ def _mindset_knobs(reader: _Reader) -> dict[str, Any]:
         "connect_timeout": reader.seconds("MINDSET_CONNECT_TIMEOUT", 3.05),
         "read_timeout": reader.seconds("MINDSET_READ_TIMEOUT", 5.0),
         "pool_size": reader.integer("MINDSET_POOL_SIZE", 256, minimum=1),
+        "flavor": reader.choice("MINDSET_API_FLAVOR", (FLAVOR_SDK3, FLAVOR_LEGACY), FLAVOR_SDK3),
+        "legacy_email_domain": parse_email_domain(reader.text("MINDSET_LEGACY_EMAIL_DOMAIN")),
     }
+
+
+# A DNS name with at least one dot, as the domain of an email address must be.
+_EMAIL_DOMAIN = re.compile(
+    r"(?=.{4,80}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+
+
+def parse_email_domain(value: str | None) -> str | None:
+    """``MINDSET_LEGACY_EMAIL_DOMAIN``: a domain such as ``users.example.com``."""
+    if value is None:
+        return None
+    if not _EMAIL_DOMAIN.fullmatch(value):
+        raise ConfigError(
+            "MINDSET_LEGACY_EMAIL_DOMAIN must be a domain name such as users.example.com "
+            "(no @, no scheme, at most 80 characters)"
+        )
+    return value.lower()
+
+
+def _typingmind(reader: _Reader, *, production: bool) -> TypingMindSettings | None:
+    secret = reader.text("TYPINGMIND_JWT_SECRET")
+    url = reader.text("TYPINGMIND_URL")
+    if secret is None and url is None:
+        return None
+    if secret is None:
+        raise ConfigError(
+            "TYPINGMIND_JWT_SECRET is missing: set it to the JWT secret from TypingMind's "
+            "admin panel (User Authentication > JWT) (TypingMind is partly configured)"
+        )
+    if url is None:
+        raise ConfigError(
+            "TYPINGMIND_URL is missing: set it to your TypingMind instance, e.g. "
+            "https://chat.example.com (TypingMind is partly configured)"
+        )
+    if len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"TYPINGMIND_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes: use the "
+            "secret TypingMind gave you, not a shortened or hand-made one"
+        )
+    return TypingMindSettings(
+        jwt_secret=secret,
+        url=parse_typingmind_url(url, production=production),
+        token_ttl=reader.integer(
+            "TYPINGMIND_TOKEN_TTL", 3600, minimum=60, maximum=MAX_TYPINGMIND_TTL
+        ),
+        payload=reader.choice(
+            "TYPINGMIND_PAYLOAD",
+            (TYPINGMIND_PAYLOAD_USER, TYPINGMIND_PAYLOAD_ID, TYPINGMIND_PAYLOAD_EMAIL),
+            TYPINGMIND_PAYLOAD_USER,
+        ),
+    )
+
+
+def parse_typingmind_url(value: str, *, production: bool) -> str:
+    """``TYPINGMIND_URL``: https, or http for a loopback host or outside production.
+
+    The login link carries a credential in its query, so it must not cross a network in clear.
+    """
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        parts, port = None, None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+        or (port is not None and not 0 < port < 65536)
+    ):
+        raise ConfigError(
+            "TYPINGMIND_URL is malformed: give your instance's address such as "
+            "https://chat.example.com, without credentials"
+        )
+    if parts.scheme == "http" and production and not _is_loopback(parts.hostname):
+        raise ConfigError(
+            "TYPINGMIND_URL must use https in production: the login link carries a credential"
+        )
+    if "externalAuthCode" in parts.query:
+        raise ConfigError("TYPINGMIND_URL must not already hold an externalAuthCode parameter")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _user_resolver(reader: _Reader) -> UserResolverSettings:
+    value = reader.text("BROKER_USER_RESOLVER") or RESOLVER_SESSION
+    if value in (RESOLVER_SESSION, RESOLVER_HEADERS, RESOLVER_JWT):
+        kind, path = value, None
+    elif _CALLABLE_PATH.fullmatch(value):
+        kind, path = RESOLVER_CUSTOM, value
+    else:
+        raise ConfigError(
+            "BROKER_USER_RESOLVER must be session, headers, jwt or a callable's "
+            "import path such as mypackage.auth:current_user"
+        )
+    return UserResolverSettings(
+        kind=kind,
+        callable_path=path,
+        headers=HeaderResolverSettings(
+            trusted_proxies=parse_trusted_proxies(reader.text("BROKER_TRUSTED_PROXIES")),
+            id_header=reader.text("BROKER_HEADER_USER_ID") or "X-Forwarded-User",
+            email_header=reader.text("BROKER_HEADER_EMAIL") or "X-Forwarded-Email",
+            name_header=reader.text("BROKER_HEADER_NAME") or "X-Forwarded-Preferred-Username",
+        ),
+        jwt=_jwt_resolver(reader) if kind == RESOLVER_JWT else None,
+    )
+
+
+def parse_trusted_proxies(value: str | None) -> tuple[IPNetwork, ...]:
+    """``BROKER_TRUSTED_PROXIES``: comma-separated addresses or CIDR networks."""
+    if value is None:
+        return ()
+    networks = []
+    for part in (p.strip() for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ConfigError(
+                f"BROKER_TRUSTED_PROXIES entry {part!r} is not an IP address or CIDR network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
+    return tuple(networks)
+
+
+def _jwt_resolver(reader: _Reader) -> JwtResolverSettings:
+    secret = reader.text("BROKER_JWT_SECRET")
+    jwks_url = reader.text("BROKER_JWKS_URL")
+    if (secret is None) == (jwks_url is None):
+        # Both at once would let a token choose between HMAC and public keys.
+        raise ConfigError(
+            "BROKER_USER_RESOLVER=jwt needs exactly one of BROKER_JWT_SECRET (HS256) and "
+            "BROKER_JWKS_URL (RS256/ES256 keys of your identity provider)"
+        )
+    if secret is not None and len(secret.encode()) < MIN_JWT_SECRET_BYTES:
+        raise ConfigError(
+            f"BROKER_JWT_SECRET is shorter than {MIN_JWT_SECRET_BYTES} bytes: use a long "
+            "random value shared with the identity provider"
+        )
+    family = tuple(HMAC_ALGORITHMS) if secret is not None else PUBLIC_KEY_ALGORITHMS
+    default = ("HS256",) if secret is not None else ("RS256", "ES256")
+    algorithms = _algorithms(reader.text("BROKER_JWT_ALGORITHMS"), family) or default
+    if secret is not None:
+        needed = max(HMAC_ALGORITHMS[name] for name in algorithms)
+        if len(secret.encode()) < needed:
+            raise ConfigError(
+                f"BROKER_JWT_SECRET is shorter than {needed} bytes, the least for "
+                f"{', '.join(algorithms)}; use a longer secret or BROKER_JWT_ALGORITHMS=HS256"
+            )
+    if jwks_url is not None:
+        _check_jwks_url(jwks_url)
+    return JwtResolverSettings(
+        secret=secret,
+        jwks_url=jwks_url,
+        algorithms=algorithms,
+        issuer=reader.text("BROKER_JWT_ISSUER"),
+        audience=reader.text("BROKER_JWT_AUDIENCE"),
+        leeway=reader.seconds("BROKER_JWT_LEEWAY", 30.0, maximum=300.0),
+        id_claim=reader.text("BROKER_JWT_ID_CLAIM") or "sub",
+        email_claim=reader.text("BROKER_JWT_EMAIL_CLAIM") or "email",
+        name_claim=reader.text("BROKER_JWT_NAME_CLAIM") or "name",
+        jwks_cache_seconds=reader.integer(
+            "BROKER_JWKS_CACHE_SECONDS", 300, minimum=1, maximum=86400
+        ),
+        jwks_timeout=reader.seconds("BROKER_JWKS_TIMEOUT", 5.0, maximum=60.0),
+        jwks_refresh_cooldown=reader.integer(
+            "BROKER_JWKS_REFRESH_COOLDOWN", 30, minimum=0, maximum=3600
+        ),
+    )
+
+
+def _algorithms(value: str | None, family: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = tuple(part.strip() for part in value.split(",") if part.strip())
+    for name in names:
+        if name not in family:
+            raise ConfigError(
+                f"BROKER_JWT_ALGORITHMS may list only {', '.join(family)} with this key source"
+            )
+    return names
+
+
+def _check_jwks_url(value: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme == "https" and parts.hostname:
+        return
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return
+    raise ConfigError(
+        "BROKER_JWKS_URL must be an https:// URL (http:// only on loopback), e.g. "
+        "https://login.example.com/.well-known/jwks.json"
+    )
 
 
 def parse_api_host(value: str) -> str:

@@ -10,7 +10,7 @@ from flask import Flask
 from config import ConfigError, Settings, load_settings, read_environment
 
 from .broker import init_broker
-from .cli import config_check_requested, register_commands, unconfigured_app
+from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
 from .logs import configure_logging
 from .request_ids import assign_request_id, echo_request_id
@@ -35,7 +35,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     configure_flask(app, settings)
     register_request_ids(app)
     register_app_error_handlers(app)
-    init_broker(app, settings)
+    try:
+        # Building the broker may still refuse configuration (an unimportable resolver).
+        init_broker(app, settings)
+    except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
+        raise SystemExit(f"broker configuration error: {error}") from None
     register_commands(app, source)
     return app
 

@@ -14,12 +14,24 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from config import Settings
+from config import (
+    FLAVOR_SDK3,
+    RESOLVER_CUSTOM,
+    RESOLVER_HEADERS,
+    RESOLVER_JWT,
+    Settings,
+    UserResolverSettings,
+    load_settings,
+)
 
 from . import telemetry
 from .mindset.client import MindsetClient
 from .tokens import MindsetTokens
+from .typingmind import TypingMindCodes
 from .users import UserResolver
+from .users.custom import HostResolver, custom_resolver, import_callable
+from .users.headers import headers_resolver
+from .users.jwt import jwt_resolver
 from .users.session import session_resolver
 
 EXTENSION = "token_broker"
@@ -39,11 +51,18 @@ class Broker:
     resolve_user: UserResolver
     mindset: MindsetTokens | None
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    typingmind: TypingMindCodes | None = None
+    # How resolve_user knows the user, for the start-up log: "session", "jwt", a callable...
+    resolver_name: str = "session"
 
     def flows(self) -> list[str]:
         flows = []
         if self.mindset is not None:
             flows.append("mindset-sandbox" if self.settings.sandbox else "mindset")
+            if self.mindset.settings.flavor != FLAVOR_SDK3:
+                flows[-1] += f"({self.mindset.settings.flavor})"
+        if self.typingmind is not None:
+            flows.append("typingmind")
         return flows
 
 
@@ -52,12 +71,33 @@ def current_broker() -> Broker:
     return broker
 
 
-def build_broker(settings: Settings) -> Broker:
+def build_broker(settings: Settings, *, resolver: HostResolver | None = None) -> Broker:
+    """Build clients and the user resolver; ``resolver`` (a host's callable) wins over
+    ``BROKER_USER_RESOLVER``. Raises ``ConfigError`` when the resolver cannot be imported."""
+    if resolver is not None:
+        label = getattr(resolver, "__qualname__", type(resolver).__name__)
+        resolve_user, resolver_name = custom_resolver(resolver, label), f"host:{label}"
+    else:
+        resolve_user, resolver_name = _configured_resolver(settings)
     return Broker(
         settings=settings,
-        resolve_user=session_resolver(settings.session),
+        resolve_user=resolve_user,
         mindset=_mindset_tokens(settings),
+        typingmind=TypingMindCodes(settings.typingmind) if settings.typingmind else None,
+        resolver_name=resolver_name,
     )
+
+
+def _configured_resolver(settings: Settings) -> tuple[UserResolver, str]:
+    users: UserResolverSettings = settings.users
+    if users.kind == RESOLVER_HEADERS:
+        return headers_resolver(users.headers), users.kind
+    if users.kind == RESOLVER_JWT and users.jwt is not None:
+        return jwt_resolver(users.jwt), users.kind
+    if users.kind == RESOLVER_CUSTOM and users.callable_path is not None:
+        path = users.callable_path
+        return custom_resolver(import_callable(path), path), path
+    return session_resolver(settings.session), "session"
 
 
 def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
@@ -68,6 +108,7 @@ def _mindset_tokens(settings: Settings) -> MindsetTokens | None:
         mindset.base_url,
         mindset.api_key,
         mindset.app_uid,
+        flavor=mindset.flavor,
         connect_timeout=mindset.connect_timeout,
         read_timeout=mindset.read_timeout,
         pool_size=mindset.pool_size,
@@ -84,13 +125,26 @@ def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -
     telemetry.vendor_attempt("mindset", outcome, status, seconds)
 
 
-def init_broker(app: Flask, settings: Settings) -> Broker:
-    """Attach the broker to ``app`` and register its routes."""
+def init_broker(
+    app: Flask, settings: Settings | None = None, *, resolver: HostResolver | None = None
+) -> Broker:
+    """Attach the broker to ``app`` and register its routes and ``flask typingmind`` commands.
+
+    A host app mounting the broker calls ``init_broker(app)``: the settings are then read from
+    ``app.config`` (the same ``MINDSET_*``, ``TYPINGMIND_*``, ``BROKER_*`` names and its
+    ``SECRET_KEY``), and ``resolver``, a callable returning ``{"id", "email", "name"}`` or
+    ``None``, lets the host say who is signed in its own way (e.g. Flask-Login's
+    ``current_user``). Invalid configuration raises ``ConfigError``.
+    """
+    from .cli import typingmind_cli
     from .routes import register_blueprints
 
-    broker = build_broker(settings)
+    if settings is None:
+        settings = load_settings(app.config)
+    broker = build_broker(settings, resolver=resolver)
     app.extensions[EXTENSION] = broker
     register_blueprints(app, broker)
+    app.cli.add_command(typingmind_cli)
     _log_startup(broker)
     return broker
 
@@ -108,9 +162,17 @@ def _log_startup(broker: Broker) -> None:
             "SECRET_KEY is not set: using a random one, so sessions end at restart and are "
             "not shared with the host app or other instances; set SECRET_KEY"
         )
+    users = settings.users
+    if broker.resolver_name == RESOLVER_HEADERS and not users.headers.trusted_proxies:
+        log.warning(
+            "BROKER_USER_RESOLVER=headers with no BROKER_TRUSTED_PROXIES: identity headers are "
+            "ignored from every peer, so nobody can sign in; list your proxy's addresses"
+        )
     log.info(
-        "broker ready: env=%s flows=%s demo_login=%s",
+        "broker ready: env=%s flows=%s user_resolver=%s demo_login=%s",
         settings.env,
         ",".join(broker.flows()) or "none",
+        broker.resolver_name,
         "on" if settings.demo_login else "off",
+        extra={"flows": broker.flows(), "user_resolver": broker.resolver_name},
     )

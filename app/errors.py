@@ -17,7 +17,10 @@ Error tree::
     ├── VendorRejected       502 vendor_rejected
     ├── VendorBadResponse    502 vendor_bad_response
     ├── VendorUnavailable    503 vendor_unavailable   (retryable)
-    └── VendorTimeout        504 vendor_timeout       (retryable)
+    ├── VendorTimeout        504 vendor_timeout       (retryable)
+    ├── UserResolverFailed   500 user_resolver_failed
+    └── IdentityProviderUnavailable
+                             503 identity_provider_unavailable (retryable)
 """
 
 from __future__ import annotations
@@ -104,6 +107,29 @@ class VendorTimeout(BrokerError):
     code = "vendor_timeout"
     retryable = True
     default_message = "The agent vendor did not answer in time; try again shortly."
+
+
+class UserResolverFailed(BrokerError):
+    """The host's own resolver raised: the host app has a bug, the log line names it."""
+
+    status = 500
+    code = "user_resolver_failed"
+    default_message = (
+        "The broker could not work out who is signed in; the operator must check the "
+        "host application's user resolver."
+    )
+
+
+class IdentityProviderUnavailable(BrokerError):
+    """The identity provider's signing keys (JWKS) could not be fetched."""
+
+    status = 503
+    code = "identity_provider_unavailable"
+    retryable = True
+    default_message = (
+        "The identity provider's signing keys could not be fetched; try again after "
+        "Retry-After seconds."
+    )
 
 
 def request_id() -> str:

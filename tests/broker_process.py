@@ -1,7 +1,10 @@
-"""Run the broker as a real server process on loopback, for tests that cross the network.
+"""Run the broker's development server (``flask run``) as a real process on loopback.
 
-    with BrokerProcess({"MINDSET_API_HOST": vendor.url, ...}, server="gunicorn") as broker:
+    with BrokerProcess({"MINDSET_API_HOST": vendor.url, ...}) as broker:
         requests.get(f"{broker.url}/healthz", timeout=5)
+
+For the demo page with the stand-in SDK, which only development serves; the production server
+config runs through :class:`tests.broker_server.BrokerServer`.
 
 The server binds port 0 and the real port is read from its start-up line, so parallel test
 runs never collide. Its stderr is drained all along (a full pipe would block the server) and
@@ -26,18 +29,15 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
-# gunicorn: "Listening at: http://127.0.0.1:41234 (123)"; flask: "Running on http://127.0.0.1:41234"
-_LISTENING = re.compile(r"(?:Listening at:|Running on) (http://127\.0\.0\.1:\d+)")
+# " * Running on http://127.0.0.1:41234"
+_LISTENING = re.compile(r"Running on (http://127\.0\.0\.1:\d+)")
 
 
 class BrokerProcess:
-    """``gunicorn -c gunicorn.conf.py wsgi:app`` or ``flask --app wsgi run`` as a child."""
+    """``flask --app wsgi run`` as a child process."""
 
-    def __init__(self, settings: Mapping[str, str], *, server: str = "flask") -> None:
-        if server not in ("flask", "gunicorn"):
-            raise ValueError("server must be flask or gunicorn")
+    def __init__(self, settings: Mapping[str, str]) -> None:
         self.settings = dict(settings)
-        self.server = server
         self.url = ""
         self.lines: list[str] = []
         self._proc: subprocess.Popen[str] | None = None
@@ -45,9 +45,6 @@ class BrokerProcess:
         self._reader: threading.Thread | None = None
 
     def _command(self) -> list[str]:
-        bin_dir = Path(sys.executable).parent
-        if self.server == "gunicorn":
-            return [str(bin_dir / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"]
         return [sys.executable, "-m", "flask", "--app", "wsgi", "run"]
 
     def _environment(self) -> dict[str, str]:
@@ -57,8 +54,6 @@ class BrokerProcess:
             {
                 "BROKER_ENV_FILE": os.devnull,
                 "PYTHONUNBUFFERED": "1",
-                # Both servers read their address from here (flask through FLASK_RUN_*).
-                "BROKER_BIND": "127.0.0.1:0",
                 "FLASK_RUN_HOST": "127.0.0.1",
                 "FLASK_RUN_PORT": "0",
             }

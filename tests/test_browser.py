@@ -50,7 +50,7 @@ def broker(vendor: StandinProcess) -> Iterator[BrokerProcess]:
         "SECRET_KEY": fake_secrets.SECRET_KEY,
         "BROKER_DEMO_LOGIN": "1",
     }
-    with BrokerProcess(settings, server="flask") as process:
+    with BrokerProcess(settings) as process:
         yield process
 
 

@@ -10,9 +10,11 @@ import json
 import re
 from html.parser import HTMLParser
 
+import jwt
 import pytest
 from flask.testing import FlaskClient
 
+from . import fake_secrets
 from .conftest import build_app, mindset_settings
 
 SDK_URL = "https://sdk.mindset.example/sdk/v3.js"
@@ -169,3 +171,60 @@ def test_stand_in_sdk_is_javascript() -> None:
     assert "javascript" in response.content_type
     assert "SDK_ERR_1004" in response.get_data(as_text=True)
     response.close()
+
+
+TM_URL = "https://chat.example.com"
+
+
+def typingmind_demo(**extra: str) -> FlaskClient:
+    settings = mindset_settings(
+        BROKER_DEMO_LOGIN="1",
+        TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
+        TYPINGMIND_URL=TM_URL,
+        **extra,
+    )
+    return build_app(settings).test_client()
+
+
+def test_typingmind_widget_gets_a_fresh_code_for_the_signed_in_user() -> None:
+    client = typingmind_demo()
+    client.post("/demo/login", data={"external_id": "ada", "email": "ada@example.com"})
+    codes = []
+    for _ in range(2):
+        response = client.get("/demo/")
+        scripts, _, csp = page(client)
+        widget = [t for t in scripts.tags if t.get("data-external-auth-code")]
+        assert len(widget) == 1
+        assert widget[0]["src"] == f"{TM_URL}/widget.js"
+        assert "defer" in widget[0]
+        code = str(widget[0]["data-external-auth-code"])
+        claims = jwt.decode(code, fake_secrets.TYPINGMIND_SECRET, algorithms=["HS256"])
+        assert claims["user"]["id"] == "ada"
+        codes.append(claims["jti"])
+        assert TM_URL in directive(csp, "script-src")
+        assert "'unsafe-inline'" not in directive(csp, "script-src")
+        assert response.headers["Cache-Control"] == "no-store"
+    assert codes[0] != codes[1]
+
+
+@pytest.mark.parametrize(
+    ("extra", "login", "note"),
+    [
+        ({}, None, "Sign in to get a TypingMind code"),
+        ({"TYPINGMIND_PAYLOAD": "email"}, {"external_id": "bob"}, "has no email address"),
+    ],
+)
+def test_typingmind_widget_is_left_out_when_no_code_can_be_signed(
+    extra: dict[str, str], login: dict[str, str] | None, note: str
+) -> None:
+    client = typingmind_demo(**extra)
+    if login:
+        client.post("/demo/login", data=login)
+    html = client.get("/demo/").get_data(as_text=True)
+    assert "data-external-auth-code" not in html
+    assert note in html
+
+
+def test_no_typingmind_section_without_typingmind() -> None:
+    client = build_app(mindset_settings(BROKER_DEMO_LOGIN="1")).test_client()
+    assert "TypingMind" not in client.get("/demo/").get_data(as_text=True)

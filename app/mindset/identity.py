@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from config import EXTERNAL_ID_DERIVE, IDENTITY_USER_EMAIL, MindsetSettings
+from config import EXTERNAL_ID_DERIVE, FLAVOR_LEGACY, IDENTITY_USER_EMAIL, MindsetSettings
 
 from ..errors import InvalidIdentity
 from ..users import CurrentUser
@@ -28,6 +28,11 @@ DERIVED_HASH_LENGTH = 32
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
     """Build the vendor request for ``user``, or raise :class:`InvalidIdentity`."""
     name = user.name[:MAX_NAME_LENGTH] if user.name else None
+    if settings.flavor == FLAVOR_LEGACY:
+        return AuthRequest(
+            user_email=legacy_email_for(user, settings.legacy_email_domain),
+            account_uids=settings.account_uids,
+        )
     if settings.identity == IDENTITY_USER_EMAIL:
         return AuthRequest(
             user_email=checked_email(user.email, setting="MINDSET_IDENTITY"),
@@ -41,6 +46,34 @@ def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthReques
         name=name,
         account_uids=settings.account_uids,
     )
+
+
+def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
+    """The legacy endpoint knows users by email only: theirs, or ``<user id>@<domain>``.
+
+    The vendor never mails the address, so an email-shaped id on a domain the host owns is a
+    stable identifier for users without an email. A user who later gains an email switches
+    identifier (and history): hosts whose users may do that should leave every user on the
+    domain form by not handing the broker an email.
+    """
+    setting = "MINDSET_LEGACY_EMAIL_DOMAIN"
+    if user.email is not None:
+        return checked_email(user.email, setting="MINDSET_API_FLAVOR=legacy")
+    if domain is None:
+        raise InvalidIdentity(
+            "The signed-in user has no email address, which Mindset's legacy endpoint needs. "
+            f"The operator can set {setting} to identify such users as <user id>@<domain>.",
+            log_hint=f"user without an email on the legacy flavor; set {setting}",
+        )
+    address = f"{user.id}@{domain}"
+    if len(address) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(address):
+        raise InvalidIdentity(
+            f"The signed-in user's id cannot form an address with {setting} that Mindset "
+            f"accepts (email-shaped, at most {MAX_EMAIL_LENGTH} characters).",
+            log_hint=f"<user id>@{setting} is not email-shaped or is too long; "
+            "shorten the domain or give users an email",
+        )
+    return address
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:

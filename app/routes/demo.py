@@ -11,13 +11,15 @@ the setting is on: otherwise the routes do not exist (404).
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from flask import Response, jsonify, render_template, request, session, url_for
 
-from ..broker import current_broker
+from .. import telemetry
+from ..broker import Broker, current_broker
 from ..errors import error_response
-from ..users import MAX_FIELD_LENGTH
+from ..typingmind import TypingMindIdentityError
+from ..users import MAX_FIELD_LENGTH, CurrentUser
 from . import broker_blueprint
 from .assets import assets
 
@@ -75,6 +77,7 @@ def logout() -> Response:
 def page() -> Response:
     broker = current_broker()
     settings = broker.settings
+    user = broker.resolve_user()
     sdk_url = settings.demo.sdk_url
     standin_sdk = sdk_url is None and not settings.is_production
     if standin_sdk:
@@ -88,9 +91,11 @@ def page() -> Response:
         "loginUrl": url_for(".login"),
         "logoutUrl": url_for(".logout"),
     }
+    widget = _typingmind_widget(broker, user)
     html = render_template(
         "broker_demo.html",
-        user=broker.resolve_user(),
+        typingmind=widget,
+        user=user,
         sandbox=settings.sandbox,
         standin_sdk=standin_sdk,
         sdk_url=sdk_url,
@@ -101,7 +106,8 @@ def page() -> Response:
     )
     response = Response(html, content_type="text/html; charset=utf-8")
     response.headers["Content-Security-Policy"] = content_security_policy(
-        None if standin_sdk else sdk_url
+        None if standin_sdk else sdk_url,
+        widget["origin"] if widget else None,
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
@@ -129,24 +135,50 @@ def _page_problem(mindset_on: bool, sdk_url: str | None, agent_uids: tuple[str, 
     return None
 
 
-def content_security_policy(sdk_url: str | None) -> str:
-    """Scripts only from the broker and the SDK's origin; no inline script anywhere.
+def _typingmind_widget(broker: Broker, user: CurrentUser | None) -> dict[str, str] | None:
+    """The TypingMind widget tag's values, with a code freshly signed for this page load."""
+    codes = broker.typingmind
+    if codes is None:
+        return None
+    base = codes.settings.url
+    widget = {"src": urljoin(base.rstrip("/") + "/", "widget.js"), "origin": _origin(base)}
+    if user is None:
+        return {**widget, "note": "Sign in to get a TypingMind code for the widget."}
+    try:
+        code = codes.issue(user)
+    except TypingMindIdentityError as error:
+        return {**widget, "note": str(error)}
+    telemetry.note(typingmind_jti=code.jti)
+    telemetry.token_outcome("typingmind", "minted")
+    return {**widget, "code": code.token, "expires_at": code.expires_at_iso}
 
-    The stand-in SDK needs nothing else. The vendor does not document what its real SDK
-    loads besides its script (styles, frames, API and socket connections), so for it the
-    other resource types are open to https while scripts stay pinned.
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(sdk_url: str | None, widget_origin: str | None = None) -> str:
+    """Scripts only from the broker, the SDK's and the widget's origins; no inline script.
+
+    The stand-in SDK needs nothing else. Neither vendor documents what its script loads
+    besides itself (styles, frames, API and socket connections), so with a real SDK or the
+    TypingMind widget the other resource types are open to https while scripts stay pinned.
     """
-    if sdk_url is None:
+    scripts = ["'self'"]
+    if sdk_url is not None:
+        scripts.append(_origin(sdk_url))
+    if widget_origin is not None:
+        scripts.append(widget_origin)
+    if len(scripts) == 1:
         return (
             "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
             "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
         )
-    parts = urlsplit(sdk_url)
-    origin = f"{parts.scheme}://{parts.netloc}"
     return (
-        f"default-src 'none'; script-src 'self' {origin}; "
-        f"style-src 'self' 'unsafe-inline' {origin} https:; "
-        f"connect-src 'self' {origin} https: wss:; img-src 'self' data: https:; "
+        f"default-src 'none'; script-src {' '.join(scripts)}; "
+        "style-src 'self' 'unsafe-inline' https:; "
+        "connect-src 'self' https: wss:; img-src 'self' data: https:; "
         "font-src https: data:; frame-src https:; media-src https:; "
         "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )

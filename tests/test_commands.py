@@ -12,7 +12,7 @@ import pytest
 import responses
 from flask import Flask
 
-from app.cli import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested
+from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested
 from config import find_problems
 
 from . import fake_secrets

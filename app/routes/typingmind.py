@@ -1,0 +1,59 @@
+"""TypingMind: ``GET /api/typingmind/authcode`` (JSON) and ``GET /typingmind/login`` (redirect).
+
+Both sign an ``externalAuthCode`` for the signed-in user. The code is a credential: answers are
+never cached, and the redirect, whose URL carries it, asks the browser not to pass it on in a
+``Referer``.
+"""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+
+from .. import telemetry
+from ..broker import current_broker
+from ..errors import FlowNotConfigured, InvalidIdentity
+from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
+from . import broker_blueprint
+from .tokens import no_store, signed_in_user
+
+typingmind = broker_blueprint("broker_typingmind", __name__)
+
+
+def _codes() -> TypingMindCodes:
+    codes = current_broker().typingmind
+    if codes is None:
+        raise FlowNotConfigured(
+            "TypingMind is not configured on this broker.",
+            log_hint="set TYPINGMIND_JWT_SECRET and TYPINGMIND_URL",
+        )
+    return codes
+
+
+def _issue(codes: TypingMindCodes) -> AuthCode:
+    user = signed_in_user()
+    try:
+        code = codes.issue(user)
+    except TypingMindIdentityError as error:
+        raise InvalidIdentity(
+            str(error), log_hint="user without an email while TYPINGMIND_PAYLOAD=email"
+        ) from error
+    # The jti names the code in the log without revealing it.
+    telemetry.note(typingmind_jti=code.jti)
+    telemetry.token_outcome("typingmind", "minted")
+    return code
+
+
+@typingmind.get("/api/typingmind/authcode")
+def auth_code() -> Response:
+    code = _issue(_codes())
+    return no_store(jsonify(externalAuthCode=code.token, expiresAt=code.expires_at_iso))
+
+
+@typingmind.get("/typingmind/login")
+def login() -> Response:
+    codes = _codes()
+    location = codes.login_url(_issue(codes))
+    # The code rides in the URL: no Referer may carry it on from wherever the user lands.
+    return no_store(
+        Response(status=302, headers={"Location": location, "Referrer-Policy": "no-referrer"})
+    )

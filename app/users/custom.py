@@ -1,0 +1,71 @@
+"""A resolver the host provides: ``BROKER_USER_RESOLVER=package.module:function``, or the
+``resolver=`` argument of :func:`app.broker.init_broker` when the broker is mounted in a host.
+
+The callable is imported once, at start-up, so a typo stops the broker before it serves; it is
+then called inside each request and returns a mapping with ``id`` (and optionally ``email`` and
+``name``), a :class:`CurrentUser`, or ``None`` when nobody is signed in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from config import ConfigError
+
+from ..errors import BrokerError, UserResolverFailed
+from . import CurrentUser, UserResolver, user_from_mapping
+
+HostResolver = Callable[[], Any]
+log = logging.getLogger("broker.users")
+
+
+def import_callable(path: str) -> HostResolver:
+    """Import ``package.module:function`` (attributes may be dotted: ``module:obj.method``)."""
+    module_name, _, attribute = path.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ConfigError(
+            f"BROKER_USER_RESOLVER: cannot import module {module_name!r} "
+            f"({type(error).__name__}); is it on PYTHONPATH or in the working directory?"
+        ) from None
+    for name in attribute.split("."):
+        try:
+            target = getattr(target, name)
+        except AttributeError:
+            raise ConfigError(
+                f"BROKER_USER_RESOLVER: module {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    if not callable(target):
+        raise ConfigError(f"BROKER_USER_RESOLVER: {path} is not callable")
+    return target  # type: ignore[no-any-return]
+
+
+def custom_resolver(function: HostResolver, label: str) -> UserResolver:
+    """Wrap a host callable: its result normalized, its failures made a logged 500."""
+
+    def resolve() -> CurrentUser | None:
+        try:
+            result = function()
+        except BrokerError:
+            raise
+        except Exception as error:
+            # The host's bug, not the caller's: a 500, and the traceback for whoever fixes it.
+            log.error("user resolver %s raised", label, exc_info=error)
+            raise UserResolverFailed(
+                log_hint=f"user resolver {label} raised {type(error).__name__}; fix the "
+                "host's resolver (it must return a mapping with 'id', or None)"
+            ) from error
+        if result is None or isinstance(result, CurrentUser):
+            return result
+        if isinstance(result, Mapping):
+            return user_from_mapping(result, "id", "email", "name")
+        raise UserResolverFailed(
+            log_hint=f"user resolver {label} returned {type(result).__name__}; it must "
+            "return a mapping with 'id' (and optionally 'email', 'name'), or None"
+        )
+
+    return resolve

@@ -1,0 +1,1 @@
+"""Examples of host applications that mount the token broker."""

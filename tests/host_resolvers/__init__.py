@@ -1,0 +1,37 @@
+"""Resolvers a host might name in BROKER_USER_RESOLVER, for the custom-resolver tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from app.users import CurrentUser
+
+NOT_CALLABLE = "just a string"
+
+
+def from_cookie() -> dict[str, Any] | None:
+    """A host that keeps its user in its own (here: trusted, for the test) cookie."""
+    user_id = request.cookies.get("host_user")
+    if user_id is None:
+        return None
+    return {"id": user_id, "email": request.cookies.get("host_email"), "name": "Host User"}
+
+
+def as_current_user() -> CurrentUser:
+    return CurrentUser(id="typed", email="t@example.com")
+
+
+def broken() -> None:
+    raise RuntimeError("the host user store is down")
+
+
+def wrong_type() -> list[str]:
+    return ["ada"]
+
+
+class Resolvers:
+    @staticmethod
+    def nested() -> dict[str, str]:
+        return {"id": "nested"}

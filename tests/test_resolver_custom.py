@@ -1,0 +1,74 @@
+"""BROKER_USER_RESOLVER=package.module:function: a host's own callable, imported at start-up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from app import create_app
+from config import ConfigError, load_settings
+
+from .conftest import LogLines, build_app
+from .resolver_helpers import signed_in_as, typingmind_settings
+
+MODULE = "tests.host_resolvers"
+
+
+def client_for(path: str) -> FlaskClient:
+    return build_app(typingmind_settings(BROKER_USER_RESOLVER=path)).test_client()
+
+
+def test_host_callable_names_the_user(broker_logs: LogLines) -> None:
+    client = client_for(f"{MODULE}:from_cookie")
+    assert signed_in_as(client) is None
+    client.set_cookie("host_user", "ada")
+    client.set_cookie("host_email", "ada@example.com")
+    assert signed_in_as(client) == {"id": "ada", "email": "ada@example.com", "name": "Host User"}
+    assert f"user_resolver={MODULE}:from_cookie" in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    ("attribute", "expected"),
+    [
+        ("as_current_user", {"id": "typed", "email": "t@example.com"}),
+        ("Resolvers.nested", {"id": "nested"}),
+    ],
+)
+def test_host_callable_may_return_a_user_or_live_on_a_class(
+    attribute: str, expected: dict[str, Any]
+) -> None:
+    assert signed_in_as(client_for(f"{MODULE}:{attribute}")) == expected
+
+
+@pytest.mark.parametrize("attribute", ["broken", "wrong_type"])
+def test_a_failing_host_callable_is_a_logged_500_not_a_crash(
+    attribute: str, broker_logs: LogLines
+) -> None:
+    response = client_for(f"{MODULE}:{attribute}").get("/api/typingmind/authcode")
+    assert response.status_code == 500
+    body = response.get_json()
+    assert body["error"] == "user_resolver_failed"
+    assert body["retryable"] is False
+    assert "user store" not in response.get_data(as_text=True)
+    assert f"user resolver {MODULE}:{attribute}" in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("tests.no_such_module:f", "cannot import module"),
+        (f"{MODULE}:missing", "has no attribute"),
+        (f"{MODULE}:NOT_CALLABLE", "is not callable"),
+    ],
+)
+def test_unusable_host_callables_stop_start_up(path: str, fragment: str) -> None:
+    with pytest.raises(SystemExit, match=f"BROKER_USER_RESOLVER.*{fragment}"):
+        create_app(typingmind_settings(BROKER_USER_RESOLVER=path))
+
+
+@pytest.mark.parametrize("value", ["ldap", "module.function", "a:b:c", ":f", "mod:"])
+def test_malformed_resolver_names_stop_start_up(value: str) -> None:
+    with pytest.raises(ConfigError, match="BROKER_USER_RESOLVER"):
+        load_settings(typingmind_settings(BROKER_USER_RESOLVER=value))

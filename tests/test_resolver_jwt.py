@@ -1,0 +1,346 @@
+"""BROKER_USER_RESOLVER=jwt: bearer tokens verified with PyJWT, from a secret or a JWKS URL.
+
+The JWKS is served by a real HTTP server on loopback, so fetching, caching and refreshing on
+an unknown ``kid`` go through PyJWT's own client exactly as in production.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from flask.testing import FlaskClient
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
+from config import ConfigError, load_settings
+
+from . import fake_secrets
+from .conftest import LogLines, build_app
+from .resolver_helpers import signed_in_as, typingmind_settings
+
+SECRET = fake_secrets.IDP_JWT_SECRET
+ISSUER = "https://login.example.com/"
+AUDIENCE = "token-broker"
+
+
+def claims(**extra: Any) -> dict[str, Any]:
+    now = int(time.time())
+    return {"sub": "ada", "email": "ada@example.com", "name": "Ada", "exp": now + 300, **extra}
+
+
+def bearer(token: str) -> dict[str, Any]:
+    return {"headers": {"Authorization": f"Bearer {token}"}}
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def hand_made(
+    header: dict[str, Any], payload: dict[str, Any], key: bytes | None, digest: str = "sha256"
+) -> str:
+    """A token PyJWT would refuse to make: ``alg: none``, or HMAC keyed with a public key."""
+    signing_input = f"{b64(json.dumps(header).encode())}.{b64(json.dumps(payload).encode())}"
+    if key is None:
+        return signing_input + "."
+    signature = hmac.new(key, signing_input.encode(), getattr(hashlib, digest)).digest()
+    return f"{signing_input}.{b64(signature)}"
+
+
+# --- HS256 with BROKER_JWT_SECRET -------------------------------------------------------------
+
+
+def hs_client(**extra: str) -> FlaskClient:
+    settings = typingmind_settings(BROKER_USER_RESOLVER="jwt", BROKER_JWT_SECRET=SECRET, **extra)
+    return build_app(settings).test_client()
+
+
+def test_valid_bearer_token_names_the_user() -> None:
+    token = jwt.encode(claims(), SECRET, algorithm="HS256")
+    user = signed_in_as(hs_client(), **bearer(token))
+    assert user == {"id": "ada", "email": "ada@example.com", "name": "Ada"}
+
+
+def test_claim_names_are_configurable() -> None:
+    client = hs_client(
+        BROKER_JWT_ID_CLAIM="uid", BROKER_JWT_EMAIL_CLAIM="mail", BROKER_JWT_NAME_CLAIM="nick"
+    )
+    token = jwt.encode(
+        claims(uid=42, mail="a@x.io", nick="A", sub="ignored"), SECRET, algorithm="HS256"
+    )
+    assert signed_in_as(client, **bearer(token)) == {"id": "42", "email": "a@x.io", "name": "A"}
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(jwt.encode(claims(exp=int(time.time()) - 120), SECRET), id="expired"),
+        pytest.param(
+            jwt.encode({k: v for k, v in claims().items() if k != "exp"}, SECRET), id="no-exp"
+        ),
+        pytest.param(jwt.encode(claims(), "x" * 40, algorithm="HS256"), id="forged"),
+        pytest.param(hand_made({"alg": "none", "typ": "JWT"}, claims(), None), id="alg-none"),
+        pytest.param(hand_made({"alg": "None"}, claims(), None), id="alg-None"),
+        pytest.param(
+            hand_made({"alg": "HS512"}, claims(), SECRET.encode(), "sha512"), id="unlisted-alg"
+        ),
+        pytest.param(jwt.encode(claims(sub=""), SECRET), id="empty-sub"),
+        pytest.param("garbage", id="garbage"),
+        pytest.param("a.b.c", id="garbage-segments"),
+    ],
+)
+def test_refused_bearer_tokens_are_401(token: str) -> None:
+    assert signed_in_as(hs_client(), **bearer(token)) is None
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer  ", "Basic YWRhOnB3", f"Token {jwt.encode(claims(), SECRET)}"],
+)
+def test_no_bearer_token_is_401(authorization: str | None) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    assert signed_in_as(hs_client(), headers=headers) is None
+
+
+def test_small_clock_skew_is_tolerated_and_configurable() -> None:
+    token = jwt.encode(claims(exp=int(time.time()) - 10), SECRET)
+    assert signed_in_as(hs_client(), **bearer(token)) is not None  # default leeway 30 s
+    assert signed_in_as(hs_client(BROKER_JWT_LEEWAY="1"), **bearer(token)) is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "accepted"),
+    [
+        ({"aud": AUDIENCE, "iss": ISSUER}, True),
+        ({"aud": [AUDIENCE, "other"], "iss": ISSUER}, True),
+        ({"aud": "someone-else", "iss": ISSUER}, False),
+        ({"iss": ISSUER}, False),
+        ({"aud": AUDIENCE, "iss": "https://evil.example.com/"}, False),
+        ({"aud": AUDIENCE}, False),
+    ],
+)
+def test_issuer_and_audience_are_checked_when_set(extra: dict[str, Any], accepted: bool) -> None:
+    client = hs_client(BROKER_JWT_ISSUER=ISSUER, BROKER_JWT_AUDIENCE=AUDIENCE)
+    token = jwt.encode(claims(**extra), SECRET)
+    assert (signed_in_as(client, **bearer(token)) is not None) is accepted
+
+
+def test_refusals_are_logged_without_the_token(broker_logs: LogLines) -> None:
+    token = jwt.encode(claims(exp=int(time.time()) - 120), SECRET)
+    assert signed_in_as(hs_client(), **bearer(token)) is None
+    assert "ExpiredSignatureError" in broker_logs.joined()
+    assert token not in broker_logs.joined()
+
+
+# --- RS256 / ES256 from BROKER_JWKS_URL -------------------------------------------------------
+
+
+class JwksServer:
+    """A loopback identity provider's JWKS endpoint that counts its fetches."""
+
+    def __init__(self) -> None:
+        self.keys: list[dict[str, Any]] = []
+        self.fetches = 0
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.fetches += 1
+                body = json.dumps({"keys": owner.keys}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/.well-known/jwks.json"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def publish(self, kid: str, public_key: Any) -> None:
+        algorithm = RSAAlgorithm if isinstance(public_key, rsa.RSAPublicKey) else ECAlgorithm
+        jwk = algorithm.to_jwk(public_key, as_dict=True)
+        self.keys.append({**jwk, "kid": kid, "use": "sig"})
+
+
+@pytest.fixture
+def jwks() -> Iterator[JwksServer]:
+    server = JwksServer()
+    server.thread.start()
+    try:
+        yield server
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+        server.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def other_rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def jwks_client(server: JwksServer, **extra: str) -> FlaskClient:
+    settings = typingmind_settings(BROKER_USER_RESOLVER="jwt", BROKER_JWKS_URL=server.url, **extra)
+    return build_app(settings).test_client()
+
+
+def signed(key: Any, algorithm: str, kid: str, **extra: Any) -> str:
+    return jwt.encode(claims(**extra), key, algorithm=algorithm, headers={"kid": kid})
+
+
+def test_rs256_and_es256_tokens_verify_against_the_jwks_and_keys_are_cached(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    jwks.publish("ec-1", ec_key.public_key())
+    client = jwks_client(jwks)
+
+    assert signed_in_as(client, **bearer(signed(rsa_key, "RS256", "rsa-1")))
+    assert signed_in_as(client, **bearer(signed(ec_key, "ES256", "ec-1", sub="bob"))) == {
+        "id": "bob",
+        "email": "ada@example.com",
+        "name": "Ada",
+    }
+    assert signed_in_as(client, **bearer(signed(rsa_key, "RS256", "rsa-1")))
+    assert jwks.fetches == 1
+
+
+def test_an_unknown_kid_refreshes_the_keys_once(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, other_rsa_key: rsa.RSAPrivateKey
+) -> None:
+    jwks.publish("old", other_rsa_key.public_key())
+    client = jwks_client(jwks, BROKER_JWKS_REFRESH_COOLDOWN="0")
+    token = signed(rsa_key, "RS256", "rotated")
+    assert signed_in_as(client, **bearer(token)) is None  # first fetch, then one refresh
+    assert jwks.fetches == 2
+
+    jwks.publish("rotated", rsa_key.public_key())  # the provider rotates its keys
+    assert signed_in_as(client, **bearer(token)) is not None
+    assert jwks.fetches == 3
+
+
+def test_unknown_kids_cannot_make_the_broker_flood_the_provider(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    client = jwks_client(jwks)  # default cooldown: 30 s between forced refreshes
+    for attempt in range(5):
+        assert (
+            signed_in_as(client, **bearer(signed(rsa_key, "RS256", f"made-up-{attempt}"))) is None
+        )
+    assert jwks.fetches == 1
+
+
+def test_hs256_keyed_with_the_public_key_is_refused(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    public_pem = rsa_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    token = hand_made({"alg": "HS256", "kid": "rsa-1"}, claims(), public_pem)
+    assert signed_in_as(jwks_client(jwks), **bearer(token)) is None
+
+
+@pytest.mark.parametrize(
+    "case", ["other-key-same-kid", "alg-none", "expired", "wrong-alg-for-key", "unlisted-alg"]
+)
+def test_refused_jwks_tokens_are_401(
+    jwks: JwksServer,
+    rsa_key: rsa.RSAPrivateKey,
+    ec_key: ec.EllipticCurvePrivateKey,
+    other_rsa_key: rsa.RSAPrivateKey,
+    case: str,
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    jwks.publish("ec-1", ec_key.public_key())
+    impostor = other_rsa_key
+    token = {
+        "other-key-same-kid": lambda: signed(impostor, "RS256", "rsa-1"),
+        "alg-none": lambda: hand_made({"alg": "none", "kid": "rsa-1"}, claims(), None),
+        "expired": lambda: signed(rsa_key, "RS256", "rsa-1", exp=int(time.time()) - 120),
+        "wrong-alg-for-key": lambda: signed(rsa_key, "RS512", "rsa-1"),
+        "unlisted-alg": lambda: signed(ec_key, "ES256", "ec-1"),
+    }[case]()
+    client = jwks_client(
+        jwks, BROKER_JWT_ALGORITHMS="RS256,RS512" if case != "unlisted-alg" else "RS256"
+    )
+    assert signed_in_as(client, **bearer(token)) is None
+
+
+def test_unreachable_jwks_is_a_retryable_503(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    client = jwks_client(jwks)
+    jwks.server.shutdown()
+    jwks.server.server_close()
+    response = client.get("/api/typingmind/authcode", **bearer(signed(rsa_key, "RS256", "rsa-1")))
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "identity_provider_unavailable"
+    assert response.get_json()["retryable"] is True
+    assert "Retry-After" in response.headers
+    assert "BROKER_JWKS_URL" in broker_logs.joined()
+
+
+# --- configuration ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [
+        ({}, "BROKER_JWT_SECRET"),
+        (
+            {"BROKER_JWT_SECRET": SECRET, "BROKER_JWKS_URL": "https://x.example.com/j"},
+            "exactly one",
+        ),
+        ({"BROKER_JWT_SECRET": "short"}, "BROKER_JWT_SECRET"),
+        ({"BROKER_JWKS_URL": "http://idp.example.com/jwks"}, "BROKER_JWKS_URL"),
+        ({"BROKER_JWKS_URL": "file:///etc/passwd"}, "BROKER_JWKS_URL"),
+        (
+            {"BROKER_JWKS_URL": "https://idp.example.com/j", "BROKER_JWT_ALGORITHMS": "HS256"},
+            "BROKER_JWT_ALGORITHMS",
+        ),
+        ({"BROKER_JWT_SECRET": SECRET, "BROKER_JWT_ALGORITHMS": "RS256"}, "BROKER_JWT_ALGORITHMS"),
+        ({"BROKER_JWT_SECRET": SECRET, "BROKER_JWT_ALGORITHMS": "none"}, "BROKER_JWT_ALGORITHMS"),
+        ({"BROKER_JWT_SECRET": SECRET, "BROKER_JWT_LEEWAY": "600"}, "BROKER_JWT_LEEWAY"),
+        ({"BROKER_JWT_SECRET": SECRET, "BROKER_JWT_ALGORITHMS": "HS512"}, "64 bytes"),
+    ],
+)
+def test_bad_jwt_settings_stop_start_up(extra: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable) as raised:
+        load_settings(typingmind_settings(BROKER_USER_RESOLVER="jwt", **extra))
+    assert SECRET not in str(raised.value)
+
+
+def test_jwt_settings_keep_the_secret_out_of_repr() -> None:
+    settings = load_settings(
+        typingmind_settings(BROKER_USER_RESOLVER="jwt", BROKER_JWT_SECRET=SECRET)
+    )
+    assert SECRET not in repr(settings)
+    assert settings.users.jwt is not None
+    assert settings.users.jwt.algorithms == ("HS256",)
