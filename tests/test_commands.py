@@ -143,11 +143,28 @@ def test_find_problems_lists_every_problem_not_just_the_first() -> None:
     ]
 
 
+def test_find_problems_also_checks_typingmind_and_the_user_resolver() -> None:
+    problems = find_problems(
+        mindset_settings(
+            TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
+            TYPINGMIND_URL="ftp://chat.example.com",
+            BROKER_USER_RESOLVER="telepathy",
+            MINDSET_READ_TIMEOUT="soon",
+        )
+    )
+    named = {problem.split()[0] for problem in problems}
+    assert {"TYPINGMIND_URL", "BROKER_USER_RESOLVER", "MINDSET_READ_TIMEOUT"} <= named
+
+
 @pytest.mark.parametrize(
     "settings",
     [
         {},
         mindset_settings(),
+        mindset_settings(
+            TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
+            TYPINGMIND_URL="https://chat.example.com",
+        ),
         mindset_settings(BROKER_ENV="production", MINDSET_SDK_URL="https://s.example/sdk.js"),
     ],
 )
