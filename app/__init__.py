@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from config import ConfigError, Settings, load_settings, read_environment
 
 from .broker import init_broker
+from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
 from .logs import configure_logging, register_access_log
 from .request_ids import assign_request_id, echo_request_id
@@ -24,11 +25,15 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
     configure_logging()
+    source = {**read_environment(), **(overrides or {})}
     try:
-        settings = load_settings({**read_environment(), **(overrides or {})})
+        settings = load_settings(source)
     except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
-    app = Flask(__name__)
+    # app/static is served under /broker/ by the assets blueprint, also inside a host app.
+    app = Flask(__name__, static_folder=None)
     configure_flask(app, settings)
     trust_proxies(app, settings.protection.proxy_hops)
     register_access_log(app)
@@ -39,7 +44,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Building the broker may still refuse configuration (an unimportable resolver).
         init_broker(app, settings)
     except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
+    register_commands(app, source)
     return app
 
 

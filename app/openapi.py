@@ -87,6 +87,17 @@ def json_answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_READINESS = {
+    "type": "object",
+    "required": ["status", "flows", "sandbox", "checks"],
+    "properties": {
+        "status": {"enum": ["ok", "degraded", "failed"]},
+        "flows": {"type": "array", "items": {"type": "string"}},
+        "sandbox": {"type": "boolean"},
+        "checks": {"type": "object"},
+    },
+}
+
 # Statuses any route may answer: hostile input, limits, unknown methods.
 COMMON = ("400", "405", "413", "429")
 TOKEN_ERRORS = (*COMMON, "401", "403", "404", "422", "500", "502", "503", "504")
@@ -146,6 +157,46 @@ PATHS: dict[str, dict[str, Any]] = {
             TYPINGMIND_ERRORS,
         )
     },
+    "/healthz": {
+        "get": operation(
+            "Liveness: the process answers.",
+            {"200": json_answer("Alive.", {"type": "object", "required": ["status"]})},
+            ("405",),
+        )
+    },
+    "/readyz": {
+        "get": operation(
+            "Readiness for a load balancer: 200 ok or degraded, 503 only for the broker's "
+            "own faults.",
+            {
+                "200": json_answer("Ready (ok or degraded).", _READINESS),
+                "503": json_answer("Not ready: the broker itself cannot serve.", _READINESS),
+            },
+            ("405",),
+        )
+    },
+    "/metrics": {
+        "get": operation(
+            "Prometheus metrics (bearer BROKER_METRICS_TOKEN, or loopback in development).",
+            {
+                "200": {
+                    "description": "Prometheus text format.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+            ("401", "403", "404", "405"),
+        )
+    },
+    "/broker/{filename}": {
+        "get": operation(
+            "The broker's browser files, such as /broker/mindset-auth.js.",
+            {"200": {"description": "The file.", "content": {"*/*": {}}}},
+            ("404", "405"),
+            parameters=[
+                {"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+        )
+    },
     "/openapi.json": {
         "get": operation(
             "This description.",
@@ -198,6 +249,20 @@ DEMO_PATHS: dict[str, dict[str, Any]] = {
                     "application/x-www-form-urlencoded": {"schema": _LOGIN_FIELDS},
                 }
             },
+        )
+    },
+    "/demo/": {
+        "get": operation(
+            "The demo page: sign in as a demo user and talk to agents.",
+            {"200": {"description": "An HTML page.", "content": {"text/html": {}}}},
+            (*COMMON, "403"),
+        )
+    },
+    "/demo/sandbox-sdk.js": {
+        "get": operation(
+            "The stand-in agent SDK the demo page loads without MINDSET_SDK_URL.",
+            {"200": {"description": "A script.", "content": {"text/javascript": {}}}},
+            (*COMMON, "403", "404"),
         )
     },
     "/demo/logout": {

@@ -8,6 +8,7 @@ bodies and headers that match the description (``Retry-After`` on retryable erro
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -29,8 +30,11 @@ from .conftest import AUTH_URL, assert_no_secret, build_app, mindset_settings
 def test_the_description_is_served_and_lists_every_route(client: FlaskClient) -> None:
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
+    # Flask's /broker/<path:filename> is OpenAPI's /broker/{filename}.
     rules = {
-        rule.rule for rule in client.application.url_map.iter_rules() if rule.endpoint != "static"
+        re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule.rule)
+        for rule in client.application.url_map.iter_rules()
+        if rule.endpoint != "static"
     }
     assert set(spec["paths"]) == rules
     assert spec["components"]["schemas"]["Error"]["required"] == [
@@ -39,6 +43,17 @@ def test_the_description_is_served_and_lists_every_route(client: FlaskClient) ->
         "request_id",
         "retryable",
     ]
+
+
+def test_the_demo_routes_are_all_described_when_on() -> None:
+    client = build_app(mindset_settings(BROKER_DEMO_LOGIN="1")).test_client()
+    spec = client.get("/openapi.json").get_json()
+    demo_rules = {
+        rule.rule
+        for rule in client.application.url_map.iter_rules()
+        if rule.rule.startswith("/demo")
+    }
+    assert demo_rules <= set(spec["paths"])
 
 
 def test_the_demo_routes_are_described_only_when_on() -> None:

@@ -28,12 +28,16 @@ def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
     from ..openapi import openapi
+    from .assets import assets
     from .demo import demo
+    from .ops import ops
     from .tokens import tokens
     from .typingmind import typingmind
 
     app.register_blueprint(tokens)
     app.register_blueprint(openapi)
+    app.register_blueprint(ops)
+    app.register_blueprint(assets)
     # Always registered: an unconfigured flow answers a JSON 404 naming what to set.
     app.register_blueprint(typingmind)
     if broker.settings.demo_login:
