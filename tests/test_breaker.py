@@ -217,3 +217,19 @@ def test_a_vendor_refusal_does_not_count_towards_opening(circuit_app: Flask) -> 
         for _ in range(4):
             assert client.get("/api/getusertoken").status_code == 502
         assert len(vendor.calls) == 4
+
+
+def test_readyz_stays_200_but_degraded_while_the_circuit_is_open(circuit_app: Flask) -> None:
+    client = circuit_app.test_client()
+    sign_in(client, "ada")
+    assert client.get("/readyz").get_json()["checks"]["mindset_circuit"]["state"] == "closed"
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as vendor:
+        vendor.post(AUTH_URL, status=504)
+        client.get("/api/getusertoken")
+        client.get("/api/getusertoken")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    body = ready.get_json()
+    assert body["status"] == "degraded"
+    assert body["checks"]["mindset_circuit"]["status"] == "degraded"
+    assert body["checks"]["mindset_circuit"]["state"] == "open"
