@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve test lint typecheck unit bench clean help
+.PHONY: run serve test lint typecheck bandit unit bench soak clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gthread workers, BROKER_ENV=production)"
 	@echo "make test   - lint, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
+	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +41,18 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
+# Security lint of the product code; each accepted finding carries "# nosec <id>" and a reason.
+bandit: $(VENV)/.dev
+	$(BIN)/bandit -q -r app config.py wsgi.py gunicorn.conf.py bench
+
 unit: $(VENV)/.dev
 	$(BIN)/pytest
 
-test: lint typecheck unit
+test: lint typecheck bandit unit
+
+SOAK_SECONDS ?= 60
+soak: $(VENV)/.dev
+	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
 
 # Starts the stand-in vendor, the production server (and nginx + redis-server for two
 # instances) on free loopback ports, drives wrk, prints one row per scenario. BENCH_DURATION=10.

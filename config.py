@@ -18,12 +18,13 @@ import ipaddress
 import os
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from limits import parse_many
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -62,6 +63,8 @@ MAX_REUSE_SECONDS = 86_400
 
 # A bare host name, optionally with a port: what the vendor hands out ("acme.api.mindset.ai").
 _BARE_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$")
+_AGENT_UID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MIN_METRICS_TOKEN_LENGTH = 16
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -127,6 +130,51 @@ class RedisSettings:
     timeout: float = 0.25
     # After a Redis failure, per-instance state is used for this long before Redis is retried.
     retry_after: float = 5.0
+
+
+@dataclass(frozen=True)
+class ResilienceSettings:
+    """How long a token request may take, and how hard the broker tries a failing vendor."""
+
+    # No combination of attempts, back-off and timeouts may make a token request exceed this.
+    deadline: float = 8.0
+    # Attempts per token request, the first included; only failures worth retrying repeat.
+    retry_attempts: int = 3
+    # A vendor Retry-After up to this is waited out (within the deadline); longer is passed on.
+    retry_after_cap: float = 2.0
+    # Consecutive failed token requests that open the circuit, and how long it stays open.
+    breaker_failures: int = 5
+    breaker_cooldown: float = 30.0
+
+
+@dataclass(frozen=True)
+class ProtectionSettings:
+    """Who may call the token routes, how often, and from where."""
+
+    # Flask-Limiter rate strings: per signed-in user, and per client address.
+    rate_limit: str = "60/minute"
+    rate_limit_per_ip: str = "600/minute"
+    # Proxies in front of the broker whose X-Forwarded-* headers are trusted (0: none).
+    proxy_hops: int = 0
+    # Exact origins (scheme://host[:port]) other than the broker's own that may call it.
+    cors_origins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """The demo page (``GET /demo/``): which agent SDK it loads and which agents it shows."""
+
+    # The vendor's SDK script; None means the broker's stand-in SDK (development only).
+    sdk_url: str | None = None
+    agent_uids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    """Operations endpoints."""
+
+    # Bearer token a scraper must send to GET /metrics; None: loopback only, in development.
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -200,6 +248,10 @@ class Settings:
     # without it everything is kept per process.
     redis_url: str | None = field(default=None, repr=False)
     redis: RedisSettings = RedisSettings()
+    resilience: ResilienceSettings = ResilienceSettings()
+    protection: ProtectionSettings = ProtectionSettings()
+    demo: DemoSettings = DemoSettings()
+    ops: OpsSettings = OpsSettings()
     typingmind: TypingMindSettings | None = None
     users: UserResolverSettings = UserResolverSettings()
 
@@ -219,30 +271,11 @@ def read_environment(env_file: str | None = None) -> dict[str, Any]:
     return {**from_file, **os.environ}
 
 
-def load_settings(source: Mapping[str, Any]) -> Settings:
+def load_settings(source: Mapping[str, Any], *, reader: _Reader | None = None) -> Settings:
     """Validate ``source`` and build :class:`Settings`, or raise :class:`ConfigError`."""
-    reader = _Reader(source)
-    env = PRODUCTION if reader.text("BROKER_ENV") == PRODUCTION else DEVELOPMENT
+    reader = reader or _Reader(source)
+    env, secret_key, generated, sandbox = _environment(reader)
     production = env == PRODUCTION
-
-    secret_key = reader.text("SECRET_KEY")
-    generated = False
-    if secret_key is None:
-        if production:
-            raise ConfigError(
-                "SECRET_KEY is required in production: set it to a long random value shared "
-                "with the host app (python -c 'import secrets; print(secrets.token_hex(32))')"
-            )
-        secret_key, generated = secrets.token_hex(32), True
-
-    # Knobs such as MINDSET_IDENTITY may be tried on the sandbox; any credential turns it off.
-    sandbox = not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
-    if sandbox and production and not reader.flag("BROKER_SANDBOX", default=False):
-        raise ConfigError(
-            "MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID are not set, so the broker "
-            "would run on its fake sandbox vendor; configure Mindset, or set BROKER_SANDBOX=1 "
-            "to run the sandbox in production on purpose"
-        )
 
     return Settings(
         env=env,
@@ -260,6 +293,10 @@ def load_settings(source: Mapping[str, Any]) -> Settings:
         session_cookie_domain=reader.text("BROKER_SESSION_COOKIE_DOMAIN"),
         redis_url=parse_redis_url(reader.text("BROKER_REDIS_URL")),
         redis=_redis(reader),
+        resilience=_resilience(reader),
+        protection=_protection(reader),
+        demo=_demo(reader, production),
+        ops=_ops(reader),
         typingmind=_typingmind(reader, production=production),
         users=_user_resolver(reader),
     )
@@ -275,6 +312,232 @@ def _redis(reader: _Reader) -> RedisSettings:
         prefix=prefix,
         timeout=reader.seconds("BROKER_REDIS_TIMEOUT", 0.25, maximum=10.0),
     )
+
+
+def _environment(reader: _Reader) -> tuple[str, str, bool, bool]:
+    """``(env, secret_key, secret_key_generated, sandbox)``."""
+    env = PRODUCTION if _production(reader) else DEVELOPMENT
+    secret_key, generated = _secret_key(reader, env == PRODUCTION)
+    return env, secret_key, generated, _sandbox(reader, env == PRODUCTION)
+
+
+def _secret_key(reader: _Reader, production: bool) -> tuple[str, bool]:
+    secret_key = reader.text("SECRET_KEY")
+    if secret_key is not None:
+        return secret_key, False
+    if production:
+        raise ConfigError(
+            "SECRET_KEY is required in production: set it to a long random value shared "
+            "with the host app (python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
+    return secrets.token_hex(32), True
+
+
+def _sandbox(reader: _Reader, production: bool) -> bool:
+    # Knobs such as MINDSET_IDENTITY may be tried on the sandbox; any credential turns it off.
+    sandbox = not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
+    if sandbox and production and not reader.flag("BROKER_SANDBOX", default=False):
+        raise ConfigError(
+            "MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID are not set, so the broker "
+            "would run on its fake sandbox vendor; configure Mindset, or set BROKER_SANDBOX=1 "
+            "to run the sandbox in production on purpose"
+        )
+    return sandbox
+
+
+def find_problems(source: Mapping[str, Any]) -> list[str]:
+    """Every problem in ``source``, not only the first one (for ``flask config check``).
+
+    :func:`load_settings` stops at the first problem, as start-up should. Here a reader that
+    notes a bad typed value and carries on with its default runs it once, then each section
+    is checked on its own, so one bad section does not hide another. A new section of
+    :class:`Settings` belongs in :data:`SECTION_CHECKS` too.
+    """
+    reader = _NotingReader(source)
+    try:
+        load_settings(source, reader=reader)
+    except ConfigError as error:
+        reader.note(error)
+    for check in SECTION_CHECKS:
+        try:
+            check(reader)
+        except ConfigError as error:
+            reader.note(error)
+    return reader.problems
+
+
+def _production(reader: _Reader) -> bool:
+    return reader.text("BROKER_ENV") == PRODUCTION
+
+
+def _vendor_section(reader: _Reader) -> object:
+    sandbox = not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
+    return _sandbox_mindset(reader) if sandbox else _mindset(reader)
+
+
+def _api_host_section(reader: _Reader) -> object:
+    host = reader.text("MINDSET_API_HOST")
+    return None if host is None else parse_api_host(host)
+
+
+# Each builds one section of Settings from a reader and raises ConfigError when it cannot.
+SECTION_CHECKS: list[Callable[[_Reader], object]] = [
+    lambda reader: _secret_key(reader, _production(reader)),
+    lambda reader: _sandbox(reader, _production(reader)),
+    _vendor_section,
+    # Also on their own: a partly configured vendor stops _vendor_section before these.
+    lambda reader: _mindset_knobs(reader),
+    _api_host_section,
+    lambda reader: reader.flag("BROKER_DEMO_LOGIN", default=False),
+    lambda reader: parse_redis_url(reader.text("BROKER_REDIS_URL")),
+    lambda reader: _resilience(reader),
+    # Each protection setting on its own, so a bad rate limit does not hide bad origins.
+    lambda reader: parse_rate_limit("BROKER_RATE_LIMIT", reader.text("BROKER_RATE_LIMIT")),
+    lambda reader: parse_rate_limit(
+        "BROKER_RATE_LIMIT_PER_IP", reader.text("BROKER_RATE_LIMIT_PER_IP")
+    ),
+    lambda reader: parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+    lambda reader: _protection(reader),
+    lambda reader: _demo(reader, _production(reader)),
+    lambda reader: _ops(reader),
+    lambda reader: _typingmind(reader, production=_production(reader)),
+    lambda reader: _user_resolver(reader),
+]
+
+
+def _demo(reader: _Reader, production: bool) -> DemoSettings:
+    return DemoSettings(
+        sdk_url=parse_sdk_url(reader.text("MINDSET_SDK_URL"), production=production),
+        agent_uids=parse_agent_uids(reader.text("BROKER_DEMO_AGENT_UIDS")),
+    )
+
+
+def _ops(reader: _Reader) -> OpsSettings:
+    token = reader.text("BROKER_METRICS_TOKEN")
+    if token is not None and len(token) < MIN_METRICS_TOKEN_LENGTH:
+        raise ConfigError(
+            f"BROKER_METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters: "
+            "use a long random value (python -c 'import secrets; print(secrets.token_hex(24))')"
+        )
+    return OpsSettings(metrics_token=token)
+
+
+def parse_sdk_url(value: str | None, *, production: bool) -> str | None:
+    """``MINDSET_SDK_URL``: the vendor's SDK script, https (http only outside production)."""
+    if value is None:
+        return None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    schemes = ("https",) if production else ("http", "https")
+    if (
+        parts is None
+        or parts.scheme not in schemes
+        or not parts.hostname
+        or parts.username
+        or parts.password
+    ):
+        raise ConfigError(
+            "MINDSET_SDK_URL must be the https:// URL of the Mindset SDK script your Mindset "
+            "team gave you (plain http only outside production)"
+        )
+    return value
+
+
+def parse_agent_uids(value: str | None) -> tuple[str, ...]:
+    """``BROKER_DEMO_AGENT_UIDS``: comma-separated agent uids for the demo page."""
+    if value is None:
+        return ()
+    uids = tuple(part.strip() for part in value.split(",") if part.strip())
+    for position, uid in enumerate(uids, start=1):
+        if not _AGENT_UID.fullmatch(uid):
+            raise ConfigError(
+                f"BROKER_DEMO_AGENT_UIDS entry {position} may hold only letters, digits, "
+                "'_' and '-' (at most 128)"
+            )
+    return uids
+
+
+def _resilience(reader: _Reader) -> ResilienceSettings:
+    return ResilienceSettings(
+        deadline=reader.seconds("BROKER_DEADLINE", 8.0, maximum=60.0),
+        retry_attempts=reader.integer("BROKER_RETRY_ATTEMPTS", 3, minimum=1, maximum=5),
+        retry_after_cap=reader.seconds("BROKER_RETRY_AFTER_CAP", 2.0, maximum=30.0),
+        breaker_failures=reader.integer("BROKER_BREAKER_FAILURES", 5, minimum=1, maximum=1000),
+        breaker_cooldown=reader.seconds("BROKER_BREAKER_COOLDOWN", 30.0, maximum=3600.0),
+    )
+
+
+def _protection(reader: _Reader) -> ProtectionSettings:
+    return ProtectionSettings(
+        # Typed reads first: a checking reader notes them even when a rate string is bad.
+        proxy_hops=reader.integer("BROKER_PROXY_HOPS", 0, minimum=0, maximum=10),
+        rate_limit=parse_rate_limit("BROKER_RATE_LIMIT", reader.text("BROKER_RATE_LIMIT"))
+        or "60/minute",
+        rate_limit_per_ip=parse_rate_limit(
+            "BROKER_RATE_LIMIT_PER_IP", reader.text("BROKER_RATE_LIMIT_PER_IP")
+        )
+        or "600/minute",
+        cors_origins=parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+    )
+
+
+def parse_rate_limit(name: str, value: str | None) -> str | None:
+    """A Flask-Limiter rate string (``30/minute``, ``5 per hour``, ``10/second;100/day``)."""
+    if value is None:
+        return None
+    try:
+        limits = parse_many(value)
+    except ValueError:
+        limits = []
+    if not limits or any(limit.amount < 1 for limit in limits):
+        raise ConfigError(
+            f"{name} is not a rate limit: use Flask-Limiter's syntax, e.g. 30/minute, "
+            "5 per hour or 10/second;100/day"
+        )
+    return value
+
+
+def parse_cors_origins(value: str | None) -> tuple[str, ...]:
+    """``BROKER_CORS_ORIGINS``: comma-separated exact origins, never a wildcard."""
+    if value is None:
+        return ()
+    origins = []
+    for part in (part.strip() for part in value.split(",")):
+        if not part:
+            continue
+        if "*" in part:
+            raise ConfigError(
+                "BROKER_CORS_ORIGINS may not hold a wildcard: credentials are sent, so list "
+                "each exact origin, e.g. https://app.example.com"
+            )
+        try:
+            parts = urlsplit(part)
+            port = parts.port
+        except ValueError:
+            parts, port = None, None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.username is not None
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or (port is not None and not 0 < port < 65536)
+        ):
+            raise ConfigError(
+                f"BROKER_CORS_ORIGINS entry {part[:80]!r} is not an origin: use "
+                "scheme://host[:port] without a path, e.g. https://app.example.com"
+            )
+        # Browsers send the scheme and host lowercased and leave out a default port.
+        default_port = {"http": 80, "https": 443}[parts.scheme]
+        host = parts.netloc.lower()
+        if port == default_port:
+            host = host.rsplit(":", 1)[0]
+        origins.append(f"{parts.scheme}://{host}")
+    return tuple(origins)
 
 
 def _mindset(reader: _Reader) -> MindsetSettings | None:
@@ -666,3 +929,43 @@ class _Reader:
         if not minimum <= number <= maximum:
             raise ConfigError(f"{name} must be between {minimum} and {maximum}")
         return number
+
+
+class _NotingReader(_Reader):
+    """A reader that notes each bad typed value and answers the default instead of raising."""
+
+    def __init__(self, source: Mapping[str, Any]) -> None:
+        super().__init__(source)
+        self.problems: list[str] = []
+
+    def note(self, error: ConfigError) -> None:
+        if str(error) not in self.problems:
+            self.problems.append(str(error))
+
+    def flag(self, name: str, *, default: bool) -> bool:
+        try:
+            return super().flag(name, default=default)
+        except ConfigError as error:
+            self.note(error)
+            return default
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
+        try:
+            return super().choice(name, allowed, default)
+        except ConfigError as error:
+            self.note(error)
+            return default
+
+    def seconds(self, name: str, default: float, *, maximum: float = 300.0) -> float:
+        try:
+            return super().seconds(name, default, maximum=maximum)
+        except ConfigError as error:
+            self.note(error)
+            return default
+
+    def integer(self, name: str, default: int, *, minimum: int = 0, maximum: int = 10**9) -> int:
+        try:
+            return super().integer(name, default, minimum=minimum, maximum=maximum)
+        except ConfigError as error:
+            self.note(error)
+            return default

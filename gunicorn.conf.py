@@ -13,9 +13,12 @@ Every value can be overridden from the environment without editing this file.
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
+import shutil
 import sys
+import tempfile
 
 # This is the production server: the broker must behave as production (SECRET_KEY required,
 # Secure cookies, no accidental sandbox), whatever the shell says.
@@ -44,6 +47,29 @@ limit_request_field_size = 8190
 proc_name = "mindset-token-broker"
 
 
+def _metrics_directory() -> str:
+    """Where every worker writes its metrics, so a scrape of any worker sums them all.
+
+    prometheus_client's multiprocess mode needs the directory set before a worker imports it
+    and empty at each server start (old files would add a previous run's counts). An
+    operator's ``PROMETHEUS_MULTIPROC_DIR`` is emptied of metric files; without one, a fresh
+    private directory is made and removed when the server stops.
+    """
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+        return path
+    path = tempfile.mkdtemp(prefix="broker-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    os.environ["BROKER_METRICS_DIR_OWNED"] = path
+    return path
+
+
+_metrics_directory()
+
+
 def on_starting(server: object) -> None:
     """Check the configuration once, in the master, before any worker forks.
 
@@ -57,3 +83,17 @@ def on_starting(server: object) -> None:
     except ConfigError as error:
         print(f"broker configuration error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A dead worker's live gauges (circuit state) must not count any more."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """In the master only (workers also run atexit handlers, so those would not do)."""
+    owned = os.environ.get("BROKER_METRICS_DIR_OWNED")
+    if owned:
+        shutil.rmtree(owned, ignore_errors=True)

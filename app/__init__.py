@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, Settings, load_settings, read_environment
 
 from .broker import init_broker
+from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
-from .logs import configure_logging
+from .logs import configure_logging, register_access_log
 from .request_ids import assign_request_id, echo_request_id
+from .security_headers import register_security_headers
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -22,19 +25,29 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
     configure_logging()
+    source = {**read_environment(), **(overrides or {})}
     try:
-        settings = load_settings({**read_environment(), **(overrides or {})})
+        settings = load_settings(source)
     except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
-    app = Flask(__name__)
+    # app/static is served under /broker/ by the assets blueprint, also inside a host app.
+    app = Flask(__name__, static_folder=None)
     configure_flask(app, settings)
+    trust_proxies(app, settings.protection.proxy_hops)
+    register_access_log(app)
     register_request_ids(app)
+    register_security_headers(app)
     register_app_error_handlers(app)
     try:
         # Building the broker may still refuse configuration (an unimportable resolver).
         init_broker(app, settings)
     except ConfigError as error:
+        if config_check_requested():
+            return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
+    register_commands(app, source)
     return app
 
 
@@ -49,6 +62,18 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         # Token routes take no body; this bounds what a hostile client can make us buffer.
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+
+
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Believe ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``hops`` proxies.
+
+    With 0 (the default) the client address is the socket peer: a client could otherwise
+    claim any address and dodge the per-address rate limit.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
 
 
 def register_request_ids(app: Flask) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g, has_request_context
 
 from config import (
     FLAVOR_SDK3,
@@ -24,13 +24,14 @@ from config import (
     load_settings,
 )
 
-from . import telemetry
+from . import redaction, telemetry
 from .mindset.client import MindsetClient
+from .rate_limits import init_rate_limits
 from .sealing import derive_key
 from .shared_state import SharedState
 from .tokens import MindsetTokens
 from .typingmind import TypingMindCodes
-from .users import UserResolver
+from .users import CurrentUser, UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
 from .users.headers import headers_resolver
 from .users.jwt import jwt_resolver
@@ -84,11 +85,13 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
     shared = shared_state_for(settings)
     broker = Broker(
         settings=settings,
-        resolve_user=resolve_user,
+        resolve_user=once_per_request(resolve_user),
         mindset=_mindset_tokens(settings, shared),
         typingmind=TypingMindCodes(settings.typingmind) if settings.typingmind else None,
         resolver_name=resolver_name,
     )
+    if broker.mindset is not None:
+        broker.readiness_checks["mindset_circuit"] = broker.mindset.readiness
     if shared is not None:
         broker.readiness_checks["redis"] = shared.readiness
     return broker
@@ -99,6 +102,29 @@ def shared_state_for(settings: Settings) -> SharedState | None:
     if settings.redis_url is None:
         return None
     return SharedState(settings.redis_url, settings.redis, settings.secret_key)
+
+
+def once_per_request(resolve: UserResolver) -> UserResolver:
+    """Resolve the user at most once per request, its answer or its failure kept on ``g``.
+
+    The rate limiter asks who is signed in before the view does; a JWT resolver fetching keys
+    from a failing identity provider must not pay that timeout twice in one request.
+    """
+
+    def resolve_once() -> CurrentUser | None:
+        if not has_request_context():
+            return resolve()
+        if "_broker_user" not in g:
+            try:
+                g._broker_user = (resolve(), None)
+            except Exception as error:
+                g._broker_user = (None, error)
+        user, failure = g._broker_user
+        if failure is not None:
+            raise failure
+        return user  # type: ignore[no-any-return]
+
+    return resolve_once
 
 
 def _configured_resolver(settings: Settings) -> tuple[UserResolver, str]:
@@ -134,6 +160,7 @@ def _mindset_tokens(settings: Settings, shared: SharedState | None = None) -> Mi
     return MindsetTokens(
         client,
         mindset,
+        settings.resilience,
         shared=shared,
         # Instances sharing Redis share SECRET_KEY, so they derive the same request keys.
         key_secret=derive_key(settings.secret_key, "request-keys"),
@@ -160,8 +187,10 @@ def init_broker(
 
     if settings is None:
         settings = load_settings(app.config)
+    redaction.register_settings_secrets(settings)
     broker = build_broker(settings, resolver=resolver)
     app.extensions[EXTENSION] = broker
+    init_rate_limits(app, broker)
     register_blueprints(app, broker)
     app.cli.add_command(typingmind_cli)
     _log_startup(broker)

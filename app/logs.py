@@ -1,29 +1,38 @@
 """Structured logs: one JSON object per line, on stderr, so stdout stays machine-readable.
 
 Each line carries the current request's id, so an error body's ``request_id`` finds the
-operator's log line that says what to fix.
+operator's log line that says what to fix. Every request gets one access line
+(:func:`register_access_log`); every record passes the secret redaction of
+:mod:`app.redaction` before it is written.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import sys
 import time
 from typing import Any
 
-from flask import g, has_request_context
+from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
 
-# Attributes every LogRecord has; anything else was passed with ``extra=`` and is logged.
-_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message",
-    "asctime",
-    "taskName",
-}
+from . import telemetry
+from .redaction import _STANDARD_ATTRS, RedactingFilter, redact_record
+
+access_log = logging.getLogger("broker.access")
+
+# Loggers of libraries the broker drives whose lines belong in the broker's JSON stream.
+LIBRARY_LOGGERS = ("flask-limiter",)
+# Hex digits of the keyed user hash in log lines: plenty to tell users apart, and short.
+USER_HASH_LENGTH = 16
+MAX_LOGGED_PATH = 256
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        redact_record(record)
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",
@@ -36,18 +45,87 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO") -> None:
     """Send the broker's loggers to stderr as JSON lines (idempotent)."""
-    logger = logging.getLogger("broker")
-    logger.setLevel(level)
-    if not any(getattr(h, "_broker_handler", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
-        handler._broker_handler = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-    logger.propagate = False
+    for name in ("broker", *LIBRARY_LOGGERS):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        if not any(getattr(h, "_broker_handler", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(JsonFormatter())
+            handler.addFilter(RedactingFilter())
+            handler._broker_handler = True  # type: ignore[attr-defined]
+            logger.addHandler(handler)
+        logger.propagate = False
+
+
+def user_hash(secret_key: str, user_id: str) -> str:
+    """A stable, non-reversible tag for a user in logs and rate-limit keys.
+
+    HMAC-SHA256 keyed with a key derived from ``SECRET_KEY`` (never the key itself), so the
+    same user has the same tag on every instance, and nobody without the key can test a
+    guessed id or email against it.
+    """
+    key = hmac.new(secret_key.encode(), b"broker log user tag v1", hashlib.sha256).digest()
+    digest = hmac.new(key, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    return digest.hexdigest()[:USER_HASH_LENGTH]
+
+
+def note_user(user_id: str) -> str:
+    """Record the request's user (as its hash) for the access line; returns the hash."""
+    tag = user_hash(current_app.config["SECRET_KEY"], user_id)
+    telemetry.note(user=tag)
+    return tag
+
+
+def register_access_log(target: Flask | Blueprint) -> None:
+    """One JSON line per request; safe to register on both an app and its blueprints."""
+    target.before_request(_start_clock)
+    target.after_request(_log_request)
+
+
+def _start_clock() -> None:
+    g.setdefault("_started", time.perf_counter())
+
+
+def _log_request(response: Response) -> Response:
+    if g.get("_access_logged"):
+        return response
+    g._access_logged = True
+    notes = telemetry.request_notes()
+    started = g.get("_started")
+    duration = 0.0 if started is None else (time.perf_counter() - started) * 1000
+    access_log.info(
+        "%s %s %s",
+        request.method,
+        request.path[:MAX_LOGGED_PATH],
+        response.status_code,
+        extra={
+            "method": request.method,
+            "path": request.path[:MAX_LOGGED_PATH],
+            "status": response.status_code,
+            "duration_ms": round(duration, 1),
+            "outcome": notes.get("outcome") or _outcome_of(response),
+            "vendor_ms": notes.get("vendor_ms"),
+            "user": notes.get("user"),
+        },
+    )
+    return response
+
+
+def _outcome_of(response: Response) -> str:
+    """``ok`` for success; for errors, the JSON error code (``vendor_timeout``...)."""
+    if response.status_code < 400:
+        return "ok"
+    if response.is_json and not response.is_streamed:
+        body = response.get_json(silent=True)
+        if isinstance(body, dict) and isinstance(body.get("error"), str):
+            return str(body["error"])
+    return "error"

@@ -6,13 +6,15 @@ This is the seam between the vendor client (which raises ``MindsetError``) and t
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
 
-from config import MindsetSettings
+from config import MindsetSettings, ResilienceSettings
 
-from . import telemetry
+from . import redaction, telemetry
+from .breaker import CLOSED, CircuitBreaker
 from .coalesce import Coalescer
 from .errors import (
     BrokerError,
@@ -30,9 +32,12 @@ from .mindset.errors import (
     MindsetUnavailable,
 )
 from .mindset.identity import auth_request_for
+from .mindset.retries import RetryPolicy, call_with_retries
 from .reuse import LocalTokens, ReusePolicy, request_key
 from .shared_state import Flight, Kept, SharedState
 from .users import CurrentUser
+
+log = logging.getLogger("broker.tokens")
 
 # (token, how it was obtained: "minted" | "coalesced" | "reused")
 Obtained = tuple[str, str]
@@ -50,12 +55,15 @@ class MindsetTokens:
         self,
         client: MindsetClient,
         settings: MindsetSettings,
+        resilience: ResilienceSettings | None = None,
         *,
         shared: SharedState | None = None,
         key_secret: bytes | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
+        self.resilience = resilience or ResilienceSettings()
+        self.retry_policy, self.breaker = vendor_guards(self.resilience)
         self.shared = shared
         # Without a shared secret (SECRET_KEY), keys only need to agree within this process.
         self.key_secret = key_secret or os.urandom(32)
@@ -63,8 +71,8 @@ class MindsetTokens:
         self.reuse = ReusePolicy(settings)
         self.local_tokens = LocalTokens()
         self.coalescer: Coalescer[Obtained] = Coalescer()
-        # How long one instance may hold a shared flight: its vendor call must be over by then.
-        self.flight_seconds = 2 * (settings.connect_timeout + settings.read_timeout) + 1.0
+        # How long one instance may hold a shared flight: its guarded call is over by then.
+        self.flight_seconds = self.resilience.deadline + 1.0
 
     def request_for(self, user: CurrentUser) -> AuthRequest:
         return auth_request_for(user, self.settings)
@@ -85,11 +93,14 @@ class MindsetTokens:
         if self.reuse.enabled:
             kept = self.local_tokens.get(key)
             if kept is not None:
+                redaction.request_secret(kept[0])
                 telemetry.token_outcome("mindset", "reused")
                 return kept[0]
         (token, outcome), shared = self.coalescer.run(key, lambda: self._obtain(key, request))
         if shared and outcome != "reused":
             outcome = "coalesced"
+        # A token this request did not mint is still its credential: masked in its log lines.
+        redaction.request_secret(token)
         telemetry.token_outcome("mindset", outcome)
         return token
 
@@ -155,11 +166,82 @@ class MindsetTokens:
         )
 
     def call_vendor(self, request: AuthRequest) -> str:
-        """One vendor call for ``request``, its failure translated for the caller."""
+        """One guarded vendor call for ``request``, its failure translated for the caller.
+
+        Guarded: refused at once while the circuit is open; otherwise retried where that
+        helps, and over within ``BROKER_DEADLINE`` whatever the vendor does.
+        """
+        if not self.breaker.allow():
+            raise circuit_open_error(self.breaker)
+        deadline = time.monotonic() + self.resilience.deadline
         try:
-            return self.client.authenticate(request)
+            token = call_with_retries(
+                lambda until: self.client.authenticate(request, deadline=until),
+                self.retry_policy,
+                deadline,
+            )
         except MindsetError as error:
+            if counts_against_vendor(error):
+                self.breaker.record_failure()
+            else:
+                self.breaker.record_success()
             raise broker_error_for(error) from error
+        except BaseException:
+            # Whatever ended the call (a bug, a killed greenlet), it must not leave a
+            # half-open probe unanswered.
+            self.breaker.record_failure()
+            raise
+        self.breaker.record_success()
+        redaction.request_secret(token)
+        return token
+
+    def readiness(self) -> tuple[str, dict[str, Any]]:
+        """The ``mindset_circuit`` readiness check: degraded (never failed) while not closed."""
+        snapshot = self.breaker.snapshot()
+        return ("ok" if snapshot["state"] == CLOSED else "degraded"), snapshot
+
+
+def vendor_guards(resilience: ResilienceSettings) -> tuple[RetryPolicy, CircuitBreaker]:
+    policy = RetryPolicy(
+        attempts=resilience.retry_attempts, retry_after_cap=resilience.retry_after_cap
+    )
+    breaker = CircuitBreaker(
+        resilience.breaker_failures,
+        resilience.breaker_cooldown,
+        probe_timeout=resilience.deadline + 1.0,
+        on_change=_circuit_changed,
+    )
+    return policy, breaker
+
+
+def _circuit_changed(old: str, new: str) -> None:
+    level = logging.WARNING if new != CLOSED else logging.INFO
+    log.log(
+        level,
+        "mindset circuit %s -> %s%s",
+        old,
+        new,
+        " (the vendor keeps failing; token requests are answered 503 at once)"
+        if new == "open"
+        else "",
+        extra={"vendor": "mindset", "circuit": new},
+    )
+    telemetry.emit("circuit", vendor="mindset", state=new)
+
+
+def counts_against_vendor(error: MindsetError) -> bool:
+    """Outages and garbage count towards opening the circuit; a refusal proves the vendor up."""
+    return isinstance(error, MindsetUnavailable | MindsetBadResponse)
+
+
+def circuit_open_error(breaker: CircuitBreaker) -> VendorUnavailable:
+    return VendorUnavailable(
+        "The agent vendor is failing; the broker stops asking it for a while. "
+        "Try again after Retry-After seconds.",
+        log_hint=f"mindset circuit {breaker.state}: not calling the vendor "
+        "(see the last vendor errors above; the circuit closes after one successful probe)",
+        retry_after=max(1.0, breaker.retry_in()),
+    )
 
 
 def _shared_errors() -> dict[str, type[BrokerError]]:

@@ -8,6 +8,7 @@ vendor answers are released and can wait until a given number of calls is in fli
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 import time
@@ -77,7 +78,7 @@ class GatedVendor(BaseAdapter):
         response = requests.Response()
         response.status_code = self.status
         payload = {"authToken": self.make_token(number, body)} if self.status < 300 else {}
-        response._content = json.dumps(payload).encode()
+        response.raw = io.BytesIO(json.dumps(payload).encode())
         response.headers["Content-Type"] = "application/json"
         response.url = request.url or ""
         response.request = request

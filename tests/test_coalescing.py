@@ -107,8 +107,11 @@ def test_concurrent_requests_for_different_users_each_call_the_vendor(
 
 
 def test_a_failed_call_is_shared_with_its_waiters_and_never_reused(
-    app: Flask, vendor: GatedVendor, outcomes: Counter[str]
+    outcomes: Counter[str],
 ) -> None:
+    # One attempt per guarded call, so one shared call is exactly one vendor request.
+    app = build_app(mindset_settings(BROKER_RETRY_ATTEMPTS="1"))
+    vendor = attach(app, GatedVendor())
     vendor.status = 503
     vendor.hold()
     futures = concurrently([lambda: get_token(app, "ada")] * N)

@@ -8,15 +8,17 @@ or browsers: it turns an :class:`AuthRequest` into an ``authToken`` or an except
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .errors import (
@@ -35,6 +37,8 @@ FLAVOR_LEGACY = "legacy"
 
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
+# A token answer is small; a body beyond this is not one, and is not read to its end.
+MAX_BODY_BYTES = 64 * 1024
 USER_AGENT = "mindset-token-broker/1.0"
 
 # Told of every attempt: (outcome, HTTP status or None, seconds taken).
@@ -94,6 +98,8 @@ class MindsetClient:
                 "Accept": "application/json",
                 "User-Agent": USER_AGENT,
                 "x-api-key": api_key,
+                # Uncompressed: each body read below is then exactly one bounded socket read.
+                "Accept-Encoding": "identity",
             }
         )
 
@@ -117,36 +123,69 @@ class MindsetClient:
             body["accountUids"] = list(request.account_uids)
         return body
 
-    def authenticate(self, request: AuthRequest) -> str:
-        """Return the vendor's ``authToken`` for this user, or raise a ``MindsetError``."""
+    def authenticate(self, request: AuthRequest, *, deadline: float | None = None) -> str:
+        """Return the vendor's ``authToken`` for this user, or raise a ``MindsetError``.
+
+        One attempt, over by ``deadline`` (a ``time.monotonic()`` instant; by default the
+        connect plus read timeout from now) whatever the vendor does: the timeouts shrink to
+        the time left, and the body is read in bounded steps, so a vendor that drips its answer
+        byte by byte cannot stretch a read timeout into minutes.
+        """
         payload = json.dumps(self.body_for(request), separators=(",", ":")).encode()
         started = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + sum(self.timeout)
         try:
-            response = self._post(payload)
-            token = self._token_from(response)
+            status, token = self._attempt(payload, deadline)
         except MindsetError as error:
             self._log_attempt(started, type(error).__name__, getattr(error, "status", None))
             raise
-        except requests.exceptions.Timeout as exc:
-            self._log_attempt(started, "MindsetTimeout", None)
-            raise MindsetTimeout(f"Mindset did not answer within {self.timeout} s") from exc
-        except requests.exceptions.SSLError as exc:
+        self._log_attempt(started, "ok", status)
+        return token
+
+    def _attempt(self, payload: bytes, deadline: float) -> tuple[int, str]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MindsetTimeout("no time left for a Mindset call", phase="deadline")
+        connect, read = self.timeout
+        timeout = (min(connect, remaining), min(read, remaining))
+        try:
+            with _whole_attempt_bound(remaining):
+                response = self._post(payload, timeout)
+                try:
+                    if not 200 <= response.status_code < 300:
+                        raise error_for_status(
+                            response.status_code, response.headers.get("Retry-After")
+                        )
+                    body = _bounded_body(response, deadline)
+                finally:
+                    response.close()
+        except _AttemptOverrun:
+            raise MindsetTimeout(
+                f"Mindset did not answer completely within the {remaining:.2f} s left",
+                phase="deadline",
+            ) from None
+        except requests.exceptions.ConnectTimeout as exc:
+            raise MindsetTimeout(
+                f"Mindset did not accept a connection within {timeout[0]:g} s", phase="connect"
+            ) from exc
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            raise MindsetTimeout(f"Mindset did not answer within {timeout[1]:g} s") from exc
+        except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
             # A certificate or TLS problem will not fix itself on retry: it is configuration.
-            self._log_attempt(started, "MindsetRejected", None)
             raise MindsetRejected(
                 "TLS with Mindset failed; check MINDSET_API_HOST and the CA bundle", status=0
             ) from exc
-        except requests.exceptions.RequestException as exc:
-            self._log_attempt(started, "MindsetUnavailable", None)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise MindsetUnavailable(
                 f"could not reach Mindset ({type(exc).__name__}); check MINDSET_API_HOST "
                 "and the network"
             ) from exc
-        self._log_attempt(started, "ok", response.status_code)
-        return token
+        return response.status_code, _token_from(response.status_code, body)
 
-    def _post(self, payload: bytes) -> requests.Response:
-        """``session.post(url, data=payload)`` without re-preparing what never changes.
+    def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
+        """``session.post(url, data=payload, stream=True)`` without re-preparing what never
+        changes.
 
         ``Session.post`` merges the session's headers, cookies, hooks and settings into a new
         request on every call, about a quarter of this client's CPU per token (bench/RESULTS.md).
@@ -159,30 +198,12 @@ class MindsetClient:
         prepared.prepare_body(payload, None)
         return self.session.send(
             prepared,
-            timeout=self.timeout,
+            timeout=timeout,
+            stream=True,
             proxies=self.session.proxies,
             verify=self.session.verify,
             cert=self.session.cert,
         )
-
-    def _token_from(self, response: requests.Response) -> str:
-        if not 200 <= response.status_code < 300:
-            raise error_for_status(response.status_code, response.headers.get("Retry-After"))
-        try:
-            data = json.loads(response.content)
-        except ValueError:
-            raise MindsetBadResponse(
-                f"Mindset answered HTTP {response.status_code} with a body that is not JSON; "
-                "check MINDSET_API_HOST points at the Mindset API"
-            ) from None
-        token = data.get("authToken") if isinstance(data, dict) else None
-        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
-            raise MindsetBadResponse(
-                f"Mindset answered HTTP {response.status_code} without a usable authToken"
-            )
-        if not token.isprintable() or token != token.strip():
-            raise MindsetBadResponse("Mindset's authToken holds unprintable characters")
-        return token
 
     def _log_attempt(self, started: float, outcome: str, status: int | None) -> None:
         seconds = time.perf_counter() - started
@@ -215,3 +236,74 @@ def _settle_environment(session: requests.Session, url: str) -> None:
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
+
+
+class _AttemptOverrun(Exception):
+    """The whole attempt outlived its time (raised inside the bound, never outside)."""
+
+
+@contextlib.contextmanager
+def _whole_attempt_bound(seconds: float) -> Iterator[None]:
+    """Under gevent (the production server), cut the whole attempt off after ``seconds``.
+
+    Socket timeouts bound each read, not their sum: a vendor that sends its status line and
+    headers a byte at a time would pass every one of them. gevent can interrupt the attempt
+    wherever it waits. Without gevent the body is still bounded by :func:`_bounded_body`.
+    """
+    from gevent import Timeout, monkey
+
+    if not monkey.is_module_patched("socket"):
+        yield
+        return
+    timer = Timeout(seconds)
+    timer.start()
+    try:
+        yield
+    except Timeout as fired:
+        if fired is not timer:
+            raise
+        raise _AttemptOverrun() from None
+    finally:
+        timer.close()
+
+
+def _bounded_body(response: requests.Response, deadline: float) -> bytes:
+    """The response body, read in single socket reads each given only the time left."""
+    raw = response.raw
+    if raw is None:  # an in-process transport (the sandbox) has already read it
+        return response.content
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _AttemptOverrun()
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = raw.read1(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise MindsetBadResponse(
+                f"Mindset answered with a body over {MAX_BODY_BYTES} bytes; "
+                "check MINDSET_API_HOST points at the Mindset API"
+            )
+        chunks.append(chunk)
+
+
+def _token_from(status: int, body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MindsetBadResponse(
+            f"Mindset answered HTTP {status} with a body that is not JSON; "
+            "check MINDSET_API_HOST points at the Mindset API"
+        ) from None
+    token = data.get("authToken") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        raise MindsetBadResponse(f"Mindset answered HTTP {status} without a usable authToken")
+    if not token.isprintable() or token != token.strip():
+        raise MindsetBadResponse("Mindset's authToken holds unprintable characters")
+    return token

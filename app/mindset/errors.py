@@ -5,7 +5,8 @@ Exception tree::
     MindsetError
     ├── MindsetUnavailable      worth retrying later: connection refused or reset,
     │   │                       5xx, 429 (``retry_after`` carries the vendor's Retry-After)
-    │   └── MindsetTimeout      no answer within the connect or read timeout
+    │   └── MindsetTimeout      no connection, answer or whole body within the timeouts or the
+    │                           deadline (``phase``: connect, read or deadline)
     ├── MindsetRejected         final: the vendor refused the request (401, 403, 404, other 4xx)
     └── MindsetBadResponse      a 2xx answer that holds no token
 
@@ -35,7 +36,15 @@ class MindsetUnavailable(MindsetError):
 
 
 class MindsetTimeout(MindsetUnavailable):
-    """The vendor did not connect or answer within the configured timeout."""
+    """The vendor did not connect or answer within the configured timeout or the deadline.
+
+    ``phase`` says how far the call got: ``connect`` (the request never reached the vendor, so
+    repeating it is safe), ``read`` or ``deadline`` (the vendor may be working on it).
+    """
+
+    def __init__(self, message: str, *, phase: str = "read") -> None:
+        super().__init__(message)
+        self.phase = phase
 
 
 class MindsetRejected(MindsetError):
@@ -52,6 +61,9 @@ class MindsetBadResponse(MindsetError):
 
 # Statuses that mean "not now" rather than "not ever".
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Of those, the ones worth repeating at once within a token request: the gateway and overload
+# answers. A 500 is a vendor bug as often as an outage; repeating it only adds load.
+RETRY_AT_ONCE_STATUSES = frozenset({429, 502, 503, 504})
 
 _REJECTION_HINTS = {
     400: "the vendor refused the request body; check MINDSET_IDENTITY and MINDSET_ACCOUNT_UIDS",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from ..broker import current_broker
+from ..cross_site import token_routes
 from ..errors import FlowNotConfigured, NotSignedIn
 from ..users import CurrentUser
 from . import broker_blueprint
 
-tokens = broker_blueprint("broker_tokens", __name__)
+tokens = token_routes(broker_blueprint("broker_tokens", __name__))
 
 
 def signed_in_user() -> CurrentUser:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from .. import telemetry
+from .. import redaction, telemetry
 from ..broker import current_broker
+from ..cross_site import cross_site_navigation_allowed, token_routes
 from ..errors import FlowNotConfigured, InvalidIdentity
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
 from . import broker_blueprint
 from .tokens import no_store, signed_in_user
 
-typingmind = broker_blueprint("broker_typingmind", __name__)
+typingmind = token_routes(broker_blueprint("broker_typingmind", __name__))
 
 
 def _codes() -> TypingMindCodes:
@@ -37,7 +38,8 @@ def _issue(codes: TypingMindCodes) -> AuthCode:
         raise InvalidIdentity(
             str(error), log_hint="user without an email while TYPINGMIND_PAYLOAD=email"
         ) from error
-    # The jti names the code in the log without revealing it.
+    # The jti names the code in the log without revealing it; the code itself is masked.
+    redaction.request_secret(code.token)
     telemetry.note(typingmind_jti=code.jti)
     telemetry.token_outcome("typingmind", "minted")
     return code
@@ -50,6 +52,7 @@ def auth_code() -> Response:
 
 
 @typingmind.get("/typingmind/login")
+@cross_site_navigation_allowed
 def login() -> Response:
     codes = _codes()
     location = codes.login_url(_issue(codes))

@@ -1,0 +1,189 @@
+"""Terminal commands: ``flask --app wsgi token mint`` and ``flask --app wsgi config check``
+(``typingmind link`` is in :mod:`app.cli`).
+
+Both print one JSON document on stdout, so scripts can read it, and log on stderr as the
+server does. ``token mint`` goes through exactly the route's code (identity mapping, vendor
+client, error translation) and answers exactly the route's JSON, so a terminal session tells
+an integrator what the browser would get.
+
+Exit codes: 0 success, 1 a final failure, 75 (EX_TEMPFAIL) a retryable one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import click
+from flask import Flask, Response, current_app
+from flask.cli import AppGroup
+
+from config import Settings, find_problems
+
+from .broker import EXTENSION, Broker
+from .errors import BrokerError, FlowNotConfigured, broker_error_response, unexpected_error_response
+from .request_ids import assign_request_id
+from .users import CurrentUser
+
+SOURCE = "token_broker_settings_source"
+EXIT_FAILED = 1
+EXIT_RETRYABLE = 75
+PROBE_USER = "broker-config-probe"
+
+token_cli = AppGroup("token", help="Mint tokens as the browser would get them.")
+config_cli = AppGroup("config", help="Inspect the broker's configuration.")
+
+
+def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
+    """Add the commands; ``source`` is the raw settings mapping, for ``config check``."""
+    app.extensions[SOURCE] = dict(source)
+    app.cli.add_command(token_cli)
+    app.cli.add_command(config_cli)
+
+
+def config_check_requested(argv: Sequence[str] | None = None) -> bool:
+    """Whether this process is ``flask ... config check``, which must load with a bad config."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    return any(args[i : i + 2] == ["config", "check"] for i in range(len(args) - 1))
+
+
+def unconfigured_app(source: Mapping[str, Any]) -> Flask:
+    """An app holding only ``config check``, to list every problem of an invalid config."""
+    app = Flask(__name__)
+    app.extensions[SOURCE] = dict(source)
+    app.cli.add_command(config_cli)
+    return app
+
+
+def _broker() -> Broker | None:
+    broker: Broker | None = current_app.extensions.get(EXTENSION)
+    return broker
+
+
+def _emit(document: Mapping[str, Any]) -> None:
+    click.echo(json.dumps(document, indent=2, sort_keys=False))
+
+
+def _mint(broker: Broker | None, user: CurrentUser) -> tuple[int, dict[str, Any], bool]:
+    """``(status, body, retryable)`` exactly as ``GET /api/getusertoken`` would answer."""
+    with current_app.test_request_context("/api/getusertoken"):
+        assign_request_id()
+        response: Response
+        try:
+            if broker is None or broker.mindset is None:
+                raise FlowNotConfigured(
+                    "Mindset is not configured on this broker.",
+                    log_hint="set MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID",
+                )
+            return 200, {"authToken": broker.mindset.mint(user)}, False
+        except BrokerError as error:
+            response = broker_error_response(error)
+        except Exception as error:  # the route's catch-all answer, with its log line
+            response = unexpected_error_response(error)
+        body = response.get_json()
+        return response.status_code, body, bool(body.get("retryable"))
+
+
+@token_cli.command("mint")
+@click.option("--external-id", required=True, help="The host app's user id.")
+@click.option("--email", default=None, help="The user's email.")
+@click.option("--name", default=None, help="The user's display name.")
+def mint_command(external_id: str, email: str | None, name: str | None) -> None:
+    """Mint a Mindset token for a user: the vendor's answer, or the route's JSON error."""
+    status, body, retryable = _mint(_broker(), CurrentUser(external_id, email, name))
+    _emit(body)
+    if status != 200:
+        sys.exit(EXIT_RETRYABLE if retryable else EXIT_FAILED)
+
+
+@config_cli.command("check")
+@click.option("--probe", is_flag=True, help="Also mint one real token and report the outcome.")
+@click.option(
+    "--probe-user",
+    default=PROBE_USER,
+    show_default=True,
+    help="The external id the probe mints for (the vendor creates it on first use).",
+)
+def check_command(probe: bool, probe_user: str) -> None:
+    """Print the effective configuration (secrets masked), flows on, and every problem."""
+    broker = _broker()
+    problems = find_problems(current_app.extensions.get(SOURCE, {}))
+    settings = broker.settings if broker is not None else None
+    report: dict[str, Any] = {
+        "ok": not problems,
+        "problems": problems,
+        "warnings": warnings_for(settings) if settings is not None else [],
+        "flows": broker.flows() if broker is not None else [],
+        "settings": masked(settings) if settings is not None else None,
+    }
+    if probe:
+        report["probe"] = _probe(broker, probe_user)
+        report["ok"] = report["ok"] and report["probe"]["outcome"] == "ok"
+    _emit(report)
+    if not report["ok"]:
+        sys.exit(EXIT_FAILED)
+
+
+def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:
+    if broker is None:
+        return {"outcome": "skipped", "reason": "the configuration is invalid"}
+    user = CurrentUser(user_id, f"{user_id}@probe.invalid", "Broker configuration probe")
+    started = time.perf_counter()
+    status, body, retryable = _mint(broker, user)
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    if status == 200:
+        return {"outcome": "ok", "latency_ms": latency_ms, "token_length": len(body["authToken"])}
+    return {
+        "outcome": body.get("error"),
+        "status": status,
+        "retryable": retryable,
+        "message": body.get("message"),
+        "request_id": body.get("request_id"),
+        "latency_ms": latency_ms,
+    }
+
+
+def masked(value: Any) -> Any:
+    """Settings as plain JSON; fields kept out of ``repr`` (secrets) show only if they are set."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        result: dict[str, Any] = {}
+        for item in dataclasses.fields(value):
+            field_value = getattr(value, item.name)
+            if not item.repr:
+                result[item.name] = None if field_value is None else "<set, hidden>"
+            else:
+                result[item.name] = masked(field_value)
+        return result
+    if isinstance(value, tuple | list):
+        return [masked(item) for item in value]
+    return value
+
+
+def warnings_for(settings: Settings) -> list[str]:
+    """Working but risky or surprising choices, each with what to do."""
+    found = []
+    if settings.sandbox:
+        found.append(
+            "sandbox mode: tokens come from the built-in fake Mindset API; set "
+            "MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID for your real app"
+        )
+    if settings.secret_key_generated:
+        found.append("SECRET_KEY is not set: a random one is used, sessions end at restart")
+    if settings.demo_login and settings.is_production:
+        found.append(
+            "BROKER_DEMO_LOGIN is on in production: anyone can sign in as anyone; turn it off"
+        )
+    if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
+        found.append(
+            "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
+            "which only understands stand-in tokens"
+            if not settings.is_production
+            else "MINDSET_SDK_URL is not set: the demo page cannot load the agent SDK"
+        )
+    if settings.is_production and settings.ops.metrics_token is None:
+        found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")
+    return found

@@ -1,0 +1,146 @@
+"""Cross-site protection and CORS for the routes that hand out credentials.
+
+The browser's session cookie authenticates a token request, so a page on another site must
+not be able to make the user's browser ask for one and read (or use) the answer. Rules:
+
+- ``Sec-Fetch-Site: same-origin`` or ``none`` (typed URL, bookmark): allowed;
+- ``Sec-Fetch-Site: cross-site``: ``403 cross_site``;
+- an ``Origin`` header that is neither the broker's own origin nor listed in
+  ``BROKER_CORS_ORIGINS`` (exact ``scheme://host[:port]``): ``403 cross_site``;
+- neither header (curl, server-to-server): allowed; those callers carry no victim's cookie;
+- a view marked :func:`cross_site_navigation_allowed` also takes top-level ``GET``
+  navigations from other sites (a link on TypingMind to ``/typingmind/login``).
+
+Listed origins get CORS with credentials: the exact origin echoed (never ``*``),
+``Access-Control-Allow-Credentials: true``, preflights answered, and ``Vary: Origin`` on every
+answer so no cache hands one origin's answer to another. The session cookie is
+``SameSite=Lax``, so browsers send it only to same-site origins: list sibling hosts such as
+``https://app.example.com`` for a broker on ``https://auth.example.com``.
+
+A blueprint opts in with :func:`token_routes`, which also applies the rate limits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, current_app, request
+
+from .errors import error_response
+from .rate_limits import rate_limited
+
+log = logging.getLogger("broker.cross_site")
+
+ALLOWED_SITES = frozenset({"same-origin", "none"})
+# Request headers a cross-origin caller may send on token routes.
+ALLOWED_HEADERS = frozenset({"content-type", "x-request-id"})
+# Response headers a cross-origin caller may read: when to retry, and the id for bug reports.
+EXPOSED_HEADERS = "Retry-After, X-Request-ID"
+PREFLIGHT_MAX_AGE = "600"
+_NAVIGATION_MARK = "_broker_cross_site_navigation"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def cross_site_navigation_allowed(view: View) -> View:
+    """Let other sites send the browser to this route by a top-level ``GET`` navigation.
+
+    For redirects into another service (``/typingmind/login``): the other service links users
+    here, a navigation cannot read the answer, and fetches from other sites stay refused.
+    """
+    setattr(view, _NAVIGATION_MARK, True)
+    return view
+
+
+def _navigation_allowed() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return (
+        getattr(view, _NAVIGATION_MARK, False)
+        and request.method == "GET"
+        and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
+        and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document"
+    )
+
+
+def token_routes(blueprint: Blueprint) -> Blueprint:
+    """Protect every route of ``blueprint``: cross-site refusal, CORS and the rate limits.
+
+    Call it right after creating the blueprint, before it is registered on an app.
+    """
+    blueprint.before_request(refuse_cross_site)
+    blueprint.after_request(add_cors_headers)
+    return rate_limited(blueprint)
+
+
+def _own_origin() -> str:
+    return f"{request.scheme}://{request.host}".lower()
+
+
+def _listed_origins() -> tuple[str, ...]:
+    from .broker import current_broker
+
+    return current_broker().settings.protection.cors_origins
+
+
+def _origin() -> str | None:
+    origin = request.headers.get("Origin")
+    return origin.strip().lower() if origin is not None else None
+
+
+def _listed(origin: str | None) -> bool:
+    return origin is not None and origin != _own_origin() and origin in _listed_origins()
+
+
+def refuse_cross_site() -> Response | None:
+    """``before_request``: 403 for cross-site callers, the answer to an allowed preflight."""
+    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    origin = _origin()
+    if site in ALLOWED_SITES or _navigation_allowed():
+        return None
+    if site == "cross-site":
+        return _refuse(f"Sec-Fetch-Site {site}", origin)
+    if origin is not None and origin != _own_origin() and not _listed(origin):
+        return _refuse("an origin that is not allowed", origin)
+    if request.method == "OPTIONS" and _listed(origin):
+        return _preflight()
+    return None
+
+
+def _refuse(why: str, origin: str | None) -> Response:
+    log.info(
+        "cross_site: refused a request with %s (Origin %r); list the origin in "
+        "BROKER_CORS_ORIGINS if it is the host app's",
+        why,
+        (origin or "")[:100],
+        extra={"error_code": "cross_site", "status": 403},
+    )
+    return error_response(
+        403,
+        "cross_site",
+        "This endpoint answers only pages of the host application's own site.",
+    )
+
+
+def _preflight() -> Response:
+    response = current_app.make_default_options_response()
+    response.status_code = 204
+    wanted = request.headers.get("Access-Control-Request-Headers", "")
+    allowed = [h.strip() for h in wanted.split(",") if h.strip().lower() in ALLOWED_HEADERS]
+    response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", "GET")
+    if allowed:
+        response.headers["Access-Control-Allow-Headers"] = ", ".join(allowed)
+    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+    return response
+
+
+def add_cors_headers(response: Response) -> Response:
+    """``after_request``: CORS for listed origins; ``Vary: Origin`` on every answer."""
+    response.vary.add("Origin")
+    origin = _origin()
+    if _listed(origin) and response.status_code != 403:
+        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"].strip()
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    return response

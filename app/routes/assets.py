@@ -1,0 +1,13 @@
+"""The broker's browser files under ``/broker/``: the front-end helper and the demo page's.
+
+``/broker/mindset-auth.js`` is the helper integrators load (or copy) as their
+``fetchAuthentication``; it is served whether or not the demo is on.
+"""
+
+from __future__ import annotations
+
+from . import broker_blueprint
+
+assets = broker_blueprint(
+    "broker_assets", __name__, static_folder="../static", static_url_path="/broker"
+)

@@ -1,0 +1,142 @@
+"""Operations: ``GET /healthz``, ``GET /readyz`` and ``GET /metrics``.
+
+- ``/healthz`` says the process answers: no dependency is consulted, so a slow vendor never
+  gets an instance restarted.
+- ``/readyz`` says whether this instance should get traffic. It answers 503 only for the
+  broker's own faults (no flow configured, a check reporting ``failed``); a vendor outage or a
+  lost Redis is ``"status": "degraded"`` with 200, because every instance shares them and a
+  load balancer that took every instance out would turn a degraded service into none.
+- ``/metrics`` is the Prometheus text format, for a scraper holding ``BROKER_METRICS_TOKEN``
+  (or, in development without a token, for loopback clients only).
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+import time
+from typing import Any
+
+from flask import Response, g, jsonify, request
+from flask.blueprints import BlueprintSetupState
+
+from ..broker import current_broker
+from ..errors import error_response
+from ..metrics import CONTENT_TYPE, process_metrics
+from . import broker_blueprint
+
+ops = broker_blueprint("broker_ops", __name__)
+log = logging.getLogger("broker.ops")
+
+STATUS_ORDER = {"ok": 0, "degraded": 1, "failed": 2}
+
+
+@ops.record_once
+def _listen_from_the_start(state: BlueprintSetupState) -> None:
+    # Subscribe to telemetry now, not on the first request: that request's events count too.
+    process_metrics()
+
+
+@ops.before_app_request
+def _start_timer() -> None:
+    g.metrics_started = time.perf_counter()
+
+
+@ops.after_app_request
+def _count_request(response: Response) -> Response:
+    started = g.pop("metrics_started", None)
+    if started is not None:
+        rule = request.url_rule
+        process_metrics().on_request(
+            rule.rule if rule is not None else "unmatched",
+            request.method,
+            response.status_code,
+            time.perf_counter() - started,
+        )
+    return response
+
+
+def _no_store(response: Response) -> Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@ops.get("/healthz")
+def healthz() -> Response:
+    return _no_store(jsonify(status="ok"))
+
+
+@ops.get("/readyz")
+def readyz() -> Response:
+    broker = current_broker()
+    flows = broker.flows()
+    checks: dict[str, dict[str, Any]] = {
+        "config": {"status": "ok"},
+        "flows": (
+            {"status": "ok", "flows": flows}
+            if flows
+            else {"status": "failed", "hint": "no flow is configured: set MINDSET_* settings"}
+        ),
+    }
+    for name, check in broker.readiness_checks.items():
+        checks[name] = _run_check(name, check)
+    status = max((c["status"] for c in checks.values()), key=STATUS_ORDER.__getitem__)
+    if status != "ok":
+        log.warning("readiness %s: %s", status, _summary(checks), extra={"readiness": status})
+    response = jsonify(status=status, flows=flows, sandbox=broker.settings.sandbox, checks=checks)
+    response.status_code = 503 if status == "failed" else 200
+    return _no_store(response)
+
+
+def _run_check(name: str, check: Any) -> dict[str, Any]:
+    try:
+        status, details = check()
+    except Exception:
+        # A broken check is a broker bug, but it must not take every instance out at once.
+        log.exception("readiness check %s raised", name)
+        return {"status": "degraded", "hint": "the check itself failed; see the log"}
+    if status not in STATUS_ORDER:
+        log.error("readiness check %s answered unknown status %r", name, status)
+        status = "degraded"
+    return {"status": status, **details}
+
+
+def _summary(checks: dict[str, dict[str, Any]]) -> str:
+    return ", ".join(f"{name}={c['status']}" for name, c in checks.items() if c["status"] != "ok")
+
+
+@ops.get("/metrics")
+def metrics() -> Response:
+    settings = current_broker().settings
+    token = settings.ops.metrics_token
+    if token is not None:
+        sent = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}"
+        if not hmac.compare_digest(sent.encode(), expected.encode()):
+            log.info("metrics scrape refused: missing or wrong bearer token")
+            response = error_response(
+                401, "unauthorized", "Send the metrics token as 'Authorization: Bearer ...'."
+            )
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif settings.is_production:
+        log.warning("metrics scrape refused: set BROKER_METRICS_TOKEN to enable /metrics")
+        return error_response(404, "not_configured", "Metrics are not enabled on this broker.")
+    elif not _from_loopback():
+        log.info("metrics scrape refused: without BROKER_METRICS_TOKEN only loopback may scrape")
+        return error_response(
+            403, "forbidden", "Without a metrics token only local clients may read metrics."
+        )
+    return _no_store(Response(process_metrics().exposition(), content_type=CONTENT_TYPE))
+
+
+def _from_loopback() -> bool:
+    # A proxy on the same host makes every client look local; its forwarding headers give it
+    # away, and such a request is not trusted.
+    if "X-Forwarded-For" in request.headers or "Forwarded" in request.headers:
+        return False
+    try:
+        return ipaddress.ip_address(request.remote_addr or "").is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,187 @@
+"""``flask token mint`` and ``flask config check`` through Click's runner.
+
+The same commands run once as real subprocesses against the stand-in vendor process in
+``test_cli_process.py``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import responses
+from flask import Flask
+
+from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested
+from config import find_problems
+
+from . import fake_secrets
+from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+
+
+def run(app: Flask, *args: str) -> tuple[int, dict[str, object]]:
+    result = app.test_cli_runner().invoke(args=list(args))
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_mint_prints_the_vendor_answer(app: Flask) -> None:
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, json={"authToken": "tok-ada"})
+        code, body = run(app, "token", "mint", "--external-id", "ada", "--name", "Ada")
+        sent = json.loads(vendor.calls[0].request.body or b"")
+    assert (code, body) == (0, {"authToken": "tok-ada"})
+    assert sent == {"externalId": "ada", "name": "Ada"}
+
+
+@pytest.mark.parametrize(
+    ("vendor_status", "exit_code", "error"),
+    [
+        (503, EXIT_RETRYABLE, "vendor_unavailable"),
+        (429, EXIT_RETRYABLE, "vendor_unavailable"),
+        (403, EXIT_FAILED, "vendor_rejected"),
+    ],
+)
+def test_mint_failure_prints_the_routes_json_error(
+    app: Flask, vendor_status: int, exit_code: int, error: str
+) -> None:
+    client = app.test_client()
+    sign_in(client, "ada")
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, status=vendor_status)
+        vendor.post(AUTH_URL, status=vendor_status)
+        route = client.get("/api/getusertoken").get_json()
+        code, body = run(app, "token", "mint", "--external-id", "ada")
+    assert code == exit_code
+    assert body["error"] == error
+    assert set(body) == {"error", "message", "request_id", "retryable"}
+    assert {k: v for k, v in body.items() if k != "request_id"} == {
+        k: v for k, v in route.items() if k != "request_id"
+    }
+    assert len(str(body["request_id"])) >= 16
+
+
+def test_mint_refuses_an_id_the_vendor_would_refuse(app: Flask) -> None:
+    code, body = run(app, "token", "mint", "--external-id", "auth0|ada")
+    assert (code, body["error"]) == (EXIT_FAILED, "invalid_identity")
+
+
+def test_mint_logs_to_stderr_not_stdout(app: Flask, broker_logs: list[str]) -> None:
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, status=503)
+        result = app.test_cli_runner().invoke(args=["token", "mint", "--external-id", "ada"])
+    json.loads(result.stdout)  # stdout is exactly one JSON document
+    assert any('"vendor_unavailable' in line for line in broker_logs)
+
+
+def test_config_check_masks_secrets_and_lists_flows(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    assert result.exit_code == 0
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["problems"] == []
+    assert report["flows"] == ["mindset"]
+    assert report["settings"]["mindset"]["api_key"] == "<set, hidden>"
+    assert report["settings"]["secret_key"] == "<set, hidden>"
+    assert report["settings"]["mindset"]["app_uid"] == fake_secrets.APP_UID
+    for secret in fake_secrets.ALL:
+        assert secret not in result.stdout
+
+
+def test_config_check_warns_about_risky_choices() -> None:
+    app = build_app(mindset_settings(BROKER_ENV="production", BROKER_DEMO_LOGIN="1"))
+    report = json.loads(app.test_cli_runner().invoke(args=["config", "check"]).stdout)
+    warnings = " ".join(report["warnings"])
+    assert "BROKER_DEMO_LOGIN is on in production" in warnings
+    assert "BROKER_METRICS_TOKEN is not set" in warnings
+    assert "MINDSET_SDK_URL is not set" in warnings
+
+
+@pytest.mark.parametrize(
+    ("vendor_status", "outcome", "exit_code"),
+    [(200, "ok", 0), (503, "vendor_unavailable", EXIT_FAILED), (401, "vendor_rejected", 1)],
+)
+def test_config_check_probe_reports_outcome_and_latency(
+    app: Flask, vendor_status: int, outcome: str, exit_code: int
+) -> None:
+    with responses.RequestsMock() as vendor:
+        if vendor_status == 200:
+            vendor.post(AUTH_URL, json={"authToken": "tok-probe"})
+        else:
+            vendor.post(AUTH_URL, status=vendor_status)
+        result = app.test_cli_runner().invoke(args=["config", "check", "--probe"])
+        sent = json.loads(vendor.calls[0].request.body or b"")
+    report = json.loads(result.stdout)
+    assert result.exit_code == exit_code
+    assert report["probe"]["outcome"] == outcome
+    assert report["probe"]["latency_ms"] >= 0
+    assert sent["externalId"] == "broker-config-probe"
+    assert "tok-probe" not in result.stdout
+
+
+def test_find_problems_lists_every_problem_not_just_the_first() -> None:
+    problems = find_problems(
+        {
+            "BROKER_ENV": "production",
+            "MINDSET_API_HOST": "not a host",
+            "MINDSET_READ_TIMEOUT": "soon",
+            "BROKER_DEMO_LOGIN": "maybe",
+            "BROKER_REDIS_URL": "localhost:6379",
+            "BROKER_METRICS_TOKEN": "short",
+            "MINDSET_SDK_URL": "http://sdk.example/sdk.js",
+        }
+    )
+    named = [problem.split()[0] for problem in problems]
+    assert named == [
+        "SECRET_KEY",
+        "MINDSET_API_KEY",
+        "MINDSET_READ_TIMEOUT",
+        "MINDSET_API_HOST",
+        "BROKER_DEMO_LOGIN",
+        "BROKER_REDIS_URL",
+        "MINDSET_SDK_URL",
+        "BROKER_METRICS_TOKEN",
+    ]
+
+
+def test_find_problems_also_checks_typingmind_and_the_user_resolver() -> None:
+    problems = find_problems(
+        mindset_settings(
+            TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
+            TYPINGMIND_URL="ftp://chat.example.com",
+            BROKER_USER_RESOLVER="telepathy",
+            MINDSET_READ_TIMEOUT="soon",
+        )
+    )
+    named = {problem.split()[0] for problem in problems}
+    assert {"TYPINGMIND_URL", "BROKER_USER_RESOLVER", "MINDSET_READ_TIMEOUT"} <= named
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        mindset_settings(),
+        mindset_settings(
+            TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
+            TYPINGMIND_URL="https://chat.example.com",
+        ),
+        mindset_settings(BROKER_ENV="production", MINDSET_SDK_URL="https://s.example/sdk.js"),
+    ],
+)
+def test_find_problems_finds_none_in_a_valid_configuration(settings: dict[str, str]) -> None:
+    assert find_problems(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--app", "wsgi", "config", "check"], True),
+        (["--app", "wsgi", "config", "check", "--probe"], True),
+        (["--app", "wsgi", "token", "mint", "--external-id", "config"], False),
+        (["--app", "wsgi", "run"], False),
+    ],
+)
+def test_only_config_check_loads_with_an_invalid_configuration(
+    argv: list[str], expected: bool
+) -> None:
+    assert config_check_requested(argv) is expected

@@ -1,0 +1,162 @@
+"""The access line, the user hash, and the redaction safety net."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+import responses
+from flask.testing import FlaskClient
+
+from app import redaction
+from app.logs import JsonFormatter, user_hash
+
+from . import fake_secrets
+from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
+
+ACCESS_FIELDS = {
+    "request_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "outcome",
+    "vendor_ms",
+    "user",
+}
+
+
+def access_lines(logs: LogLines) -> list[dict[str, Any]]:
+    entries = [json.loads(line) for line in logs]
+    return [entry for entry in entries if entry["logger"] == "broker.access"]
+
+
+@pytest.fixture
+def vendor() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(AUTH_URL, json={"authToken": "tok-minted-0123456789"})
+        yield mock
+
+
+def test_one_access_line_per_request_with_every_field(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    sign_in(client, "ada", email="ada@example.com")
+    response = client.get("/api/getusertoken?x=1")
+    client.get("/nope")
+
+    first, second = access_lines(broker_logs)
+    assert set(first) >= ACCESS_FIELDS
+    assert first["request_id"] == response.headers["X-Request-ID"]
+    assert (first["method"], first["path"], first["status"]) == ("GET", "/api/getusertoken", 200)
+    assert first["outcome"] == "minted"
+    assert first["vendor_ms"] > 0
+    assert first["duration_ms"] >= first["vendor_ms"]
+    assert (second["status"], second["outcome"], second["user"]) == (404, "not_found", None)
+
+
+def test_the_access_line_names_the_error_code(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    client.get("/api/getusertoken")
+    (line,) = access_lines(broker_logs)
+    assert (line["status"], line["outcome"]) == (401, "not_signed_in")
+
+
+def test_the_user_is_a_keyed_hash_never_the_id_or_email(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    sign_in(client, "ada-4711", email="ada@example.com")
+    client.get("/api/getusertoken")
+    (line,) = access_lines(broker_logs)
+    assert line["user"] == user_hash(fake_secrets.SECRET_KEY, "ada-4711")
+    assert len(line["user"]) == 16
+    everything = broker_logs.joined()
+    assert "ada-4711" not in everything
+    assert "ada@example.com" not in everything
+
+
+def test_the_user_hash_is_stable_per_key_and_differs_across_keys() -> None:
+    assert user_hash("key-one-0123456789", "ada") == user_hash("key-one-0123456789", "ada")
+    assert user_hash("key-one-0123456789", "ada") != user_hash("key-two-0123456789", "ada")
+    assert user_hash("key-one-0123456789", "ada") != user_hash("key-one-0123456789", "bob")
+
+
+def test_a_leaky_log_call_is_masked_everywhere(client: FlaskClient, broker_logs: LogLines) -> None:
+    leaky = logging.getLogger("broker.careless")
+    key = fake_secrets.API_KEY
+    try:
+        raise RuntimeError(f"vendor said: bad key {key}")
+    except RuntimeError:
+        leaky.exception(
+            "calling with key=%s and secret %s",
+            key,
+            fake_secrets.SECRET_KEY,
+            extra={"headers": {"x-api-key": key}, "attempts": [key, 1]},
+        )
+    line = json.loads(broker_logs[-1])
+    assert redaction.MASK in line["msg"]
+    assert line["headers"] == {"x-api-key": redaction.MASK}
+    assert line["attempts"] == [redaction.MASK, 1]
+    assert "RuntimeError" in line["exc"]
+    assert redaction.MASK in line["exc"]
+    # broker_logs fails the test if the key or SECRET_KEY survived anywhere.
+
+
+def test_the_request_cookie_and_the_minted_token_are_masked(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    sign_in(client, "ada")
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    leaky = logging.getLogger("broker.careless")
+
+    @client.application.after_request
+    def log_everything(response: Any) -> Any:
+        leaky.warning("cookie %s answered %s", cookie.value, response.get_data(as_text=True))
+        return response
+
+    client.get("/api/getusertoken")
+    everything = broker_logs.joined()
+    assert cookie.value not in everything
+    assert "tok-minted-0123456789" not in everything
+    assert redaction.MASK in everything
+
+
+def test_other_modules_can_register_secrets(broker_logs: LogLines) -> None:
+    redaction.register_secret("a-runtime-secret-value-42")
+    redaction.register_secret("short")  # too short to mask safely: ignored
+    logging.getLogger("broker.careless").info("got a-runtime-secret-value-42 and short")
+    line = json.loads(broker_logs[-1])
+    assert line["msg"] == f"got {redaction.MASK} and short"
+
+
+def test_every_secret_setting_is_registered(vendor: Any, broker_logs: LogLines) -> None:
+    password = "redis-pass-0123456789"
+    build_app(mindset_settings(BROKER_REDIS_URL=f"redis://:{password}@127.0.0.1:1/0"))
+    logging.getLogger("broker.careless").info(
+        "%s %s %s", password, fake_secrets.API_KEY, fake_secrets.SECRET_KEY
+    )
+    line = json.loads(broker_logs[-1])
+    assert line["msg"] == " ".join([redaction.MASK] * 3)
+
+
+def test_other_handlers_get_masked_records_too() -> None:
+    redaction.register_secret(fake_secrets.API_KEY)
+    record = logging.LogRecord(
+        "broker.x", logging.ERROR, __file__, 1, "key %s", (fake_secrets.API_KEY,), None
+    )
+    assert redaction.RedactingFilter().filter(record)
+    plain = logging.Formatter().format(record)
+    assert fake_secrets.API_KEY not in plain
+    assert fake_secrets.API_KEY not in JsonFormatter().format(record)
+
+
+def test_a_log_call_with_wrong_arguments_does_not_break_the_request(
+    client: FlaskClient, broker_logs: LogLines
+) -> None:
+    logging.getLogger("broker.careless").info("two %s %s", "only-one")
+    line = json.loads(broker_logs[-1])
+    assert "unformattable" in line["msg"]

@@ -1,0 +1,185 @@
+"""Rate limits on the token routes: per signed-in user, per client address, shared or not."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import telemetry
+from app.broker import current_broker
+
+from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+
+
+@pytest.fixture
+def vendor() -> Any:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.post(AUTH_URL, json={"authToken": "tok-limited"})
+        yield mock
+
+
+@pytest.fixture
+def limited_events() -> Iterator[list[dict[str, Any]]]:
+    seen: list[dict[str, Any]] = []
+
+    def listen(event: str, fields: dict[str, Any]) -> None:
+        if event == "rate_limited":
+            seen.append(fields)
+
+    telemetry.subscribe(listen)
+    yield seen
+    telemetry._listeners.remove(listen)
+
+
+def limited_app(**extra: str) -> Flask:
+    return build_app(mindset_settings(**extra))
+
+
+def assert_rate_limited(response: Any) -> None:
+    assert response.status_code == 429
+    body = response.get_json()
+    assert body["error"] == "rate_limited"
+    assert body["retryable"] is True
+    assert body["request_id"] == response.headers["X-Request-ID"]
+    assert int(response.headers["Retry-After"]) >= 1
+
+
+def test_a_user_over_the_limit_gets_429_and_the_vendor_is_not_called(
+    vendor: Any, limited_events: list[dict[str, Any]]
+) -> None:
+    client = limited_app(BROKER_RATE_LIMIT="2/minute").test_client()
+    sign_in(client, "ada")
+    assert client.get("/api/getusertoken").status_code == 200
+    assert client.get("/api/getusertoken").status_code == 200
+
+    response = client.get("/api/getusertoken")
+
+    assert_rate_limited(response)
+    assert 1 <= int(response.headers["Retry-After"]) <= 61
+    assert len(vendor.calls) == 2
+    assert limited_events == [{"scope": "user"}]
+
+
+def test_each_user_has_their_own_budget(vendor: Any) -> None:
+    app = limited_app(BROKER_RATE_LIMIT="1/minute")
+    ada, bob = app.test_client(), app.test_client()
+    sign_in(ada, "ada")
+    sign_in(bob, "bob")
+    assert ada.get("/api/getusertoken").status_code == 200
+    assert bob.get("/api/getusertoken").status_code == 200
+    assert_rate_limited(ada.get("/api/getusertoken"))
+
+
+def test_anonymous_requests_count_against_the_address(
+    vendor: Any, limited_events: list[dict[str, Any]]
+) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="3/minute").test_client()
+    for _ in range(3):
+        assert client.get("/api/getusertoken").status_code == 401
+    assert_rate_limited(client.get("/api/getusertoken"))
+    assert limited_events == [{"scope": "ip"}]
+
+
+def test_the_address_limit_is_shared_by_all_token_routes_and_the_demo_login(vendor: Any) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="3/minute", BROKER_DEMO_LOGIN="1").test_client()
+    assert client.post("/demo/login", data={"external_id": "ada"}).status_code == 200
+    assert client.get("/api/getusertoken").status_code == 200
+    assert client.post("/demo/logout").status_code == 200
+    assert_rate_limited(client.post("/demo/login", data={"external_id": "ada"}))
+
+
+def test_other_routes_are_not_limited(vendor: Any) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="1/minute").test_client()
+    for _ in range(3):
+        assert client.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("hops", "separate_buckets"),
+    [("0", False), ("1", True)],
+)
+def test_forwarded_addresses_count_only_behind_trusted_proxies(
+    vendor: Any, hops: str, separate_buckets: bool
+) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="1/minute", BROKER_PROXY_HOPS=hops).test_client()
+    first = client.get("/api/getusertoken", headers={"X-Forwarded-For": "203.0.113.1"})
+    second = client.get("/api/getusertoken", headers={"X-Forwarded-For": "203.0.113.2"})
+    assert first.status_code == 401
+    assert (second.status_code == 401) is separate_buckets
+
+
+def test_a_spoofed_forwarded_chain_cannot_pick_a_fresh_address(vendor: Any) -> None:
+    # One trusted proxy appends the real peer; only the last entry is believed.
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="1/minute", BROKER_PROXY_HOPS="1").test_client()
+    client.get("/api/getusertoken", headers={"X-Forwarded-For": "198.51.100.9, 203.0.113.1"})
+    second = client.get(
+        "/api/getusertoken", headers={"X-Forwarded-For": "198.51.100.10, 203.0.113.1"}
+    )
+    assert_rate_limited(second)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_with_redis_down_the_broker_keeps_serving_and_limiting_in_memory(vendor: Any) -> None:
+    # A port nothing listens on: every Redis call fails at once.
+    app = limited_app(
+        BROKER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", BROKER_RATE_LIMIT="2/minute"
+    )
+    client = app.test_client()
+    sign_in(client, "ada")
+    with app.app_context():
+        storage_check = current_broker().readiness_checks["rate_limit_storage"]
+    assert storage_check()[0] == "ok"
+    assert client.get("/api/getusertoken").status_code == 200
+    assert client.get("/api/getusertoken").status_code == 200
+    assert_rate_limited(client.get("/api/getusertoken"))
+    assert storage_check()[0] == "degraded"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (.ci/run installs it)")
+    port = free_port()
+    proc = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError("redis-server exited") from None
+                subprocess.run(["sleep", "0.05"], check=True)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> None:
+    settings = {"BROKER_REDIS_URL": redis_url, "BROKER_RATE_LIMIT": "2/minute"}
+    first: FlaskClient = limited_app(**settings).test_client()
+    second: FlaskClient = limited_app(**settings).test_client()
+    sign_in(first, "ada")
+    sign_in(second, "ada")
+    assert first.get("/api/getusertoken").status_code == 200
+    assert second.get("/api/getusertoken").status_code == 200
+    assert_rate_limited(first.get("/api/getusertoken"))
