@@ -22,7 +22,7 @@ import os
 import platform
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404
 import sys
 import tempfile
 import threading
@@ -41,8 +41,12 @@ PYTHON = sys.executable
 GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 API_KEY = "bench-api-key-0123456789abcdef"
 APP_UID = "bench-app"
-SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"
+# Loopback-only fakes for the bench's own processes, never a deployment's (the subprocess
+# import above is for the same reason: the bench starts its own local processes).
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"  # nosec B105
 START_TIMEOUT = 30.0
+JWT = "jwt"  # the stand-in's token format with a stated expiry
+OPAQUE = "opaque"
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class Scenario:
     connections: int
     users: int
     latency_ms: int
-    token_format: str = "opaque"
+    token_format: str = OPAQUE
     instances: int = 1
     redis: bool = False
     what: str = ""
@@ -68,13 +72,13 @@ SCENARIOS = [
     Scenario("instant", 32, 1, 0, what="the broker's own cost per request"),
     Scenario("latency", 256, 2000, 100, what="2000 users, a 100 ms vendor"),
     Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
-    Scenario("jwt-reuse", 256, 2000, 100, "jwt", what="JWTs with exp in an hour: reuse"),
+    Scenario("jwt-reuse", 256, 2000, 100, JWT, what="JWTs with exp in an hour: reuse"),
     Scenario(
         "jwt-reuse-redis",
         256,
         2000,
         100,
-        "jwt",
+        JWT,
         redis=True,
         what="jwt-reuse with BROKER_REDIS_URL: one token per user for all workers",
     ),
@@ -120,7 +124,8 @@ class Stack(contextlib.ExitStack):
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Any:
         log = (self.workdir / f"{name}.log").open("wb")
         self.callback(log.close)
-        process = subprocess.Popen(
+        # A fixed argv built here, no shell.
+        process = subprocess.Popen(  # nosec B603
             argv,
             cwd=ROOT,
             env=env,
@@ -148,12 +153,13 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def start_standin(stack: Stack, scenario: Scenario, name: str = "standin") -> str:
     argv = [PYTHON, "-m", "standin", "--port", "0", "--app-uid", APP_UID]
     argv += ["--latency-ms", str(scenario.latency_ms), "--token-format", scenario.token_format]
-    if scenario.token_format == "jwt":
+    if scenario.token_format == JWT:
         argv += ["--jwt-ttl", "3600"]
     # The key through the environment, as the stand-in prefers (ps shows arguments).
     process = stack.start(name, argv, {**os.environ, "STANDIN_API_KEY": API_KEY})
     deadline = time.monotonic() + START_TIMEOUT
-    assert process.stdout is not None
+    if process.stdout is None:
+        raise RuntimeError("the stand-in's stdout is not piped")
     while time.monotonic() < deadline:
         line = process.stdout.readline().decode()
         if not line:
@@ -310,7 +316,8 @@ def write_cookies(path: Path, users: int) -> None:
     app = Flask("bench")
     app.secret_key = SECRET_KEY
     serializer = SecureCookieSessionInterface().get_signing_serializer(app)
-    assert serializer is not None
+    if serializer is None:
+        raise RuntimeError("Flask gave no session serializer; is the secret key set?")
     lines = [
         serializer.dumps({"user_id": f"bench-user-{n}", "user_name": f"User {n}"})
         for n in range(users)
@@ -322,7 +329,8 @@ def run_wrk(url: str, connections: int, seconds: float, script: Path, env: dict[
     threads = min(int(os.environ.get("BENCH_THREADS") or 2), connections)
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds:g}s"]
     argv += ["--timeout", "5s", "-s", str(script), url]
-    done = subprocess.run(
+    # A fixed argv built here, no shell.
+    done = subprocess.run(  # nosec B603
         argv,
         env={**os.environ, **env, "BENCH_WRK_THREADS": str(threads)},
         capture_output=True,
@@ -440,7 +448,7 @@ def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: floa
         before_warmup = vendor_calls(standin)
         if warmup > 0:
             run_wrk(url, scenario.connections, warmup, BENCH / "getusertoken.lua", env)
-        if scenario.token_format == "jwt":
+        if scenario.token_format == JWT:
             settle(standin, url, scenario, env)
         before = vendor_calls(standin)
         roots = [broker.pid for broker in brokers]
