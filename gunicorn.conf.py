@@ -1,12 +1,13 @@
 """Production server settings: ``gunicorn -c gunicorn.conf.py wsgi:app``.
 
 The broker's work is waiting on the vendor (50-300 ms a call) and little CPU, so each worker
-keeps hundreds of requests in flight while they wait: one gthread worker per core with 256
-threads (BROKER_THREADS), matching its kept-alive vendor pool (MINDSET_POOL_SIZE). Measured
-(``bench/RESULTS.md``): sync answers nothing once 256 clients wait on a 100 ms vendor; gevent
-(BROKER_WORKER_CLASS=gevent, still supported) left some connections waiting for seconds when
-the CPU was saturated (wrk timeouts, p99 2-4 s), where gthread stayed fair with zero errors
-and served more requests/s in most runs.
+keeps hundreds of requests in flight while they wait: one gevent worker per core, its
+kept-alive vendor pool (MINDSET_POOL_SIZE, 256) sized to match. Measured on the 2-core
+development machine (``bench/RESULTS.md``, ``latency`` scenario): sync answers nothing once
+256 clients wait on a 100 ms vendor; gthread with 256 threads spends about 7 ms of CPU per
+request (threads contending for the GIL) against about 4 ms for gevent, which serves twice
+the requests. gevent also lets the broker bound a whole vendor attempt, headers included, by
+its deadline (``BROKER_DEADLINE``). ``BROKER_WORKER_CLASS=gthread`` remains supported.
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -26,8 +27,8 @@ os.environ["BROKER_ENV"] = "production"
 
 bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
 workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
-worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gthread"
-# Requests in flight per worker; the vendor pool (MINDSET_POOL_SIZE, 256) is sized to match.
+worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
+# Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
 threads = int(os.environ.get("BROKER_THREADS") or 256)
 # Open client connections per worker, kept-alive idle ones included (gthread and gevent).
 worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)

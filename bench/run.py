@@ -71,6 +71,13 @@ class Scenario:
 SCENARIOS = [
     Scenario("instant", 32, 1, 0, what="the broker's own cost per request"),
     Scenario("latency", 256, 2000, 100, what="2000 users, a 100 ms vendor"),
+    Scenario(
+        "latency-32",
+        32,
+        2000,
+        100,
+        what="latency below the broker's CPU capacity: what the broker adds to a vendor call",
+    ),
     Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
     Scenario("jwt-reuse", 256, 2000, 100, JWT, what="JWTs with exp in an hour: reuse"),
     Scenario(
