@@ -29,7 +29,7 @@ bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 800
 workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
 worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
 # Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
-threads = int(os.environ.get("BROKER_THREADS") or 256)
+threads = int(os.environ.get("BROKER_THREADS") or 64)
 # Open client connections per worker, kept-alive idle ones included (gthread and gevent).
 worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.

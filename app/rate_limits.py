@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from .broker import Broker
 from . import telemetry
 from .errors import error_response
+from .limit_storage import SweptMemoryStorage
 from .logs import note_user
 from .request_ids import assign_request_id
 
@@ -78,7 +79,7 @@ def _nobody_signed_in() -> bool:
 def init_rate_limits(app: Flask, broker: Broker) -> Limiter:
     """Create the app's limiter; blueprints marked with :func:`rate_limited` join it."""
     settings = broker.settings
-    storage = settings.redis_url or "memory://"
+    storage = settings.redis_url or f"{SweptMemoryStorage.STORAGE_SCHEME[0]}://"
     limiter = Limiter(
         client_address,
         app=app,

@@ -1,6 +1,7 @@
 -- wrk script: GET /api/getusertoken with a pre-signed session cookie per user, in rotation.
 -- Each wrk thread starts at its own share of the cookie list, so threads do not send the same
 -- users at the same moment (which would make coalescing look better than it is).
+-- BENCH_START moves every thread's start along, so successive warm-up runs reach new users.
 -- At the end, one JSON line with the figures the runner reads (latencies in microseconds).
 
 local cookie_file = os.getenv("BENCH_COOKIES")
@@ -25,7 +26,8 @@ end
 function init(args)
   cookies = read_cookies()
   local threads = tonumber(os.getenv("BENCH_WRK_THREADS") or "1")
-  position = (offset - 1) * math.floor(#cookies / threads)
+  local start = tonumber(os.getenv("BENCH_START") or "0")
+  position = start + (offset - 1) * math.floor(#cookies / threads)
   prepared = {}
   for i, value in ipairs(cookies) do
     prepared[i] = wrk.format("GET", "/api/getusertoken", { ["Cookie"] = cookie_name .. "=" .. value })

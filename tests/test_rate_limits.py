@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,28 @@ def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> N
     assert first.get("/api/getusertoken").status_code == 200
     assert second.get("/api/getusertoken").status_code == 200
     assert_rate_limited(first.get("/api/getusertoken"))
+
+
+def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> None:
+    from app.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
+
+    storage = SweptMemoryStorage("broker-memory://")
+    try:
+        assert storage.incr("k", expiry=60) == 1
+        assert storage.incr("k", expiry=60) == 2
+        assert storage.timer.interval == SWEEP_INTERVAL
+        assert storage.timer.daemon
+    finally:
+        storage.timer.cancel()
+
+
+def test_expired_counters_read_as_zero_before_any_sweep() -> None:
+    from app.limit_storage import SweptMemoryStorage
+
+    storage = SweptMemoryStorage("broker-memory://")
+    try:
+        storage.incr("k", expiry=0.05)
+        time.sleep(0.1)
+        assert storage.get("k") == 0
+    finally:
+        storage.timer.cancel()
