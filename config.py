@@ -21,7 +21,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from dotenv import dotenv_values
 from limits import parse_many
@@ -655,19 +655,8 @@ def parse_typingmind_url(value: str, *, production: bool) -> str:
 
     The login link carries a credential in its query, so it must not cross a network in clear.
     """
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.username
-        or parts.password
-        or (port is not None and not 0 < port < 65536)
-    ):
+    parts = _http_url(value)
+    if parts is None or not parts.hostname:
         raise ConfigError(
             "TYPINGMIND_URL is malformed: give your instance's address such as "
             "https://chat.example.com, without credentials"
@@ -815,26 +804,31 @@ def parse_api_host(value: str) -> str:
                 "or a URL like https://acme.api.mindset.ai"
             )
         return f"https://{value}"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        parts, port = None, None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.username
-        or parts.password
-        or parts.query
-        or parts.fragment
-        or (port is not None and not 0 < port < 65536)
-    ):
+    parts = _http_url(value)
+    if parts is None or parts.query or parts.fragment:
         raise ConfigError(
             "MINDSET_API_HOST is malformed: use http:// or https:// with a host, "
             "and no credentials, query or fragment"
         )
     return value.rstrip("/")
+
+
+def _http_url(value: str) -> SplitResult | None:
+    """``value`` split, when it is an http(s) URL with a host, no credentials and a valid port."""
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username
+        or parts.password
+        or (port is not None and not 0 < port < 65536)
+    ):
+        return None
+    return parts
 
 
 def parse_redis_url(value: str | None) -> str | None:

@@ -5,8 +5,9 @@ keeps hundreds of requests in flight while they wait: one gevent worker per core
 kept-alive vendor pool (MINDSET_POOL_SIZE, 256) sized to match. Measured on the 2-core
 development machine (``bench/RESULTS.md``, ``latency`` scenario): sync answers nothing once
 256 clients wait on a 100 ms vendor; gthread spends 5-7 ms of CPU per request (threads
-contending for the GIL) against about 4 ms for gevent, which serves twice the requests. gevent also lets the broker bound a whole vendor attempt, headers included, by
-its deadline (``BROKER_DEADLINE``). ``BROKER_WORKER_CLASS=gthread`` remains supported.
+contending for the GIL) against about 4 ms for gevent, which serves twice the requests.
+gevent also lets the broker bound a whole vendor attempt, headers included, by its deadline
+(``BROKER_DEADLINE``). ``BROKER_WORKER_CLASS=gthread`` remains supported.
 
 Every value can be overridden from the environment without editing this file.
 """

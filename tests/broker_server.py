@@ -21,13 +21,29 @@ from pathlib import Path
 from types import TracebackType
 
 import requests
+from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 
+from . import fake_secrets
 from .conftest import assert_no_secret
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
 LISTENING = re.compile(r"Listening at: (http://127\.0\.0\.1:\d+)")
+
+
+def session_cookie(values: dict[str, str]) -> str:
+    """A session cookie exactly as a Flask host app sharing ``SECRET_KEY`` would write it.
+
+    Sent as a plain cookie header, since production marks the broker's own cookies Secure and
+    a plain-HTTP loopback client would not send those back.
+    """
+    host = Flask("host")
+    host.secret_key = fake_secrets.SECRET_KEY
+    serializer = SecureCookieSessionInterface().get_signing_serializer(host)
+    assert serializer is not None
+    return str(serializer.dumps(values))
 
 
 class BrokerServer:

@@ -9,11 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 
 from . import fake_secrets
-from .broker_server import BrokerServer
+from .broker_server import BrokerServer, session_cookie
 from .conftest import assert_no_secret
 from .standin_process import StandinProcess
 
@@ -24,15 +22,6 @@ pytestmark = pytest.mark.network
 def standin() -> Iterator[StandinProcess]:
     with StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor:
         yield vendor
-
-
-def session_cookie(values: dict[str, str]) -> str:
-    """Production cookies are Secure: a plain-HTTP loopback client sends the cookie itself."""
-    host = Flask("host")
-    host.secret_key = fake_secrets.SECRET_KEY
-    serializer = SecureCookieSessionInterface().get_signing_serializer(host)
-    assert serializer is not None
-    return str(serializer.dumps(values))
 
 
 def worker_boots(server: BrokerServer) -> int:

@@ -12,11 +12,10 @@ import pytest
 import requests
 
 from . import fake_secrets
-from .broker_server import BrokerServer
+from .broker_server import BrokerServer, session_cookie
 from .gated_vendor import WAIT, wait_until
 from .redis_process import RedisProcess
 from .standin_process import StandinProcess
-from .test_server_process import session_cookie
 
 pytestmark = pytest.mark.network
 

@@ -11,23 +11,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
 
 from . import fake_secrets
-from .broker_server import ROOT, BrokerServer
+from .broker_server import ROOT, BrokerServer, session_cookie
 from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
-
-
-def session_cookie(values: dict[str, str]) -> str:
-    """A session cookie exactly as a Flask host app sharing SECRET_KEY would write it."""
-    host = Flask("host")
-    host.secret_key = fake_secrets.SECRET_KEY
-    serializer = SecureCookieSessionInterface().get_signing_serializer(host)
-    assert serializer is not None
-    return str(serializer.dumps(values))
 
 
 @pytest.fixture(scope="module")
