@@ -8,11 +8,11 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve test lint typecheck bandit unit bench soak clean help
+.PHONY: run serve test lint typecheck bandit system-packages unit bench soak clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
-	@echo "make serve  - the production server (gunicorn, gthread workers, BROKER_ENV=production)"
+	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
 	@echo "make test   - lint, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
@@ -28,8 +28,9 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --disable-pip-version-check -q -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
+# FLASK_SKIP_DOTENV: the broker reads its dotenv file itself (BROKER_ENV_FILE, default .env).
 run: $(VENV)/.runtime
-	$(BIN)/python -m flask --app wsgi run --host $(HOST) --port $(PORT)
+	FLASK_SKIP_DOTENV=1 $(BIN)/python -m flask --app wsgi run --host $(HOST) --port $(PORT)
 
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
@@ -45,7 +46,11 @@ typecheck: $(VENV)/.dev
 bandit: $(VENV)/.dev
 	$(BIN)/bandit -q -r app config.py wsgi.py gunicorn.conf.py bench
 
-unit: $(VENV)/.dev
+# The browser test drives Debian's Chromium; the scale-out tests start a real redis-server.
+system-packages:
+	scripts/install-system-packages.sh chromium redis-server
+
+unit: $(VENV)/.dev system-packages
 	$(BIN)/pytest
 
 test: lint typecheck bandit unit
@@ -57,7 +62,7 @@ soak: $(VENV)/.dev
 # Starts the stand-in vendor, the production server (and nginx + redis-server for two
 # instances) on free loopback ports, drives wrk, prints one row per scenario. BENCH_DURATION=10.
 bench: $(VENV)/.dev
-	bench/install-tools.sh
+	scripts/install-system-packages.sh wrk nginx redis-server
 	$(BIN)/python bench/run.py
 
 clean:

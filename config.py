@@ -367,7 +367,8 @@ def find_problems(source: Mapping[str, Any]) -> list[str]:
 
 
 def _production(reader: _Reader) -> bool:
-    return reader.text("BROKER_ENV") == PRODUCTION
+    # Exactly one of two words: a typo such as "prod" must not quietly mean development.
+    return reader.choice("BROKER_ENV", (PRODUCTION, DEVELOPMENT), DEVELOPMENT) == PRODUCTION
 
 
 def _vendor_section(reader: _Reader) -> object:
@@ -829,6 +830,17 @@ def _http_url(value: str) -> SplitResult | None:
     ):
         return None
     return parts
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def parse_log_level(value: Any) -> str:
+    """``BROKER_LOG_LEVEL``: the broker's log level (and gunicorn's own), default INFO."""
+    level = str(value or "").strip().upper() or "INFO"
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"BROKER_LOG_LEVEL must be one of: {', '.join(LOG_LEVELS)}")
+    return level
 
 
 def parse_redis_url(value: str | None) -> str | None:

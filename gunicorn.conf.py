@@ -21,26 +21,36 @@ import shutil
 import sys
 import tempfile
 
+from config import read_environment
+
+# The server's own settings may come from the dotenv file too, like the broker's; the shell wins.
+_settings = read_environment()
+
+
+def _setting(name: str, default: str) -> str:
+    return str(_settings.get(name) or "").strip() or default
+
+
 # This is the production server: the broker must behave as production (SECRET_KEY required,
 # Secure cookies, no accidental sandbox), whatever the shell says.
 os.environ["BROKER_ENV"] = "production"
 
-bind = os.environ.get("BROKER_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"
-workers = int(os.environ.get("BROKER_WORKERS") or multiprocessing.cpu_count())
-worker_class = os.environ.get("BROKER_WORKER_CLASS") or "gevent"
+bind = _setting("BROKER_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
+workers = int(_setting("BROKER_WORKERS", str(multiprocessing.cpu_count())))
+worker_class = _setting("BROKER_WORKER_CLASS", "gevent")
 # Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
-threads = int(os.environ.get("BROKER_THREADS") or 64)
+threads = int(_setting("BROKER_THREADS", "64"))
 # Open client connections per worker, kept-alive idle ones included (gthread and gevent).
-worker_connections = int(os.environ.get("BROKER_WORKER_CONNECTIONS") or 1000)
+worker_connections = int(_setting("BROKER_WORKER_CONNECTIONS", "1000"))
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
 timeout = 30
 graceful_timeout = 20
 # Behind a load balancer, keep its connections open between requests.
-keepalive = int(os.environ.get("BROKER_KEEPALIVE") or 75)
+keepalive = int(_setting("BROKER_KEEPALIVE", "75"))
 # The broker logs one JSON line per request itself; gunicorn's access log would repeat it.
 accesslog = None
 errorlog = "-"
-loglevel = os.environ.get("BROKER_LOG_LEVEL", "info").lower()
+loglevel = _setting("BROKER_LOG_LEVEL", "info").lower()
 # Bound what a client can make the server parse before the app sees the request.
 limit_request_line = 8190
 limit_request_fields = 100

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import ConfigError, Settings, load_settings, read_environment
+from config import ConfigError, Settings, load_settings, parse_log_level, read_environment
 
 from .broker import init_broker
 from .commands import config_check_requested, register_commands, unconfigured_app
@@ -24,9 +24,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Invalid configuration stops the process with one line naming the variable; a host app
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
-    configure_logging()
     source = {**read_environment(), **(overrides or {})}
     try:
+        configure_logging(parse_log_level(source.get("BROKER_LOG_LEVEL")))
         settings = load_settings(source)
     except ConfigError as error:
         if config_check_requested():

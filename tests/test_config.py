@@ -38,6 +38,7 @@ UID_20 = "u" * 20
         (mindset_settings(BROKER_ENV="production", SECRET_KEY=""), "SECRET_KEY"),
         ({"BROKER_ENV": "production", "SECRET_KEY": "s"}, "BROKER_SANDBOX"),
         (mindset_settings(BROKER_REDIS_URL="localhost:6379"), "BROKER_REDIS_URL"),
+        (mindset_settings(BROKER_ENV="prod"), "BROKER_ENV"),
     ],
 )
 def test_invalid_configuration_names_the_variable(settings: dict[str, str], variable: str) -> None:
@@ -53,6 +54,17 @@ def test_invalid_configuration_stops_the_standalone_app_with_one_line() -> None:
     with pytest.raises(SystemExit) as raised:
         create_app({"MINDSET_API_HOST": "acme.api.mindset.ai"})
     assert str(raised.value).startswith("broker configuration error: MINDSET_API_KEY")
+
+
+def test_the_log_level_is_validated_and_applied() -> None:
+    import logging
+
+    with pytest.raises(SystemExit, match="BROKER_LOG_LEVEL"):
+        create_app(mindset_settings(BROKER_LOG_LEVEL="chatty"))
+    create_app(mindset_settings(BROKER_LOG_LEVEL="warning"))
+    assert logging.getLogger("broker").level == logging.WARNING
+    create_app(mindset_settings())
+    assert logging.getLogger("broker").level == logging.INFO
 
 
 def test_empty_values_count_as_unset() -> None:
