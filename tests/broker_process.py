@@ -26,6 +26,8 @@ from typing import IO
 
 import requests
 
+from .processes import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -107,13 +109,7 @@ class BrokerProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, STOP_TIMEOUT)
         # The reader sees end-of-file once the server is gone; then the pipe can be closed.
         if self._reader is not None:
             self._reader.join(STOP_TIMEOUT)

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .conftest import assert_no_secret
+from .processes import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 30.0
@@ -50,11 +51,6 @@ def running_host(settings: dict[str, str], log_dir: Path) -> Iterator[str]:
         assert ready.startswith("HOST_READY "), stderr_path.read_text()
         yield ready.split()[1]
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=STOP_TIMEOUT)
+        stop_process(process, STOP_TIMEOUT)
         stdout.close()
         assert_no_secret(stderr_path.read_text(), "the host process's logs")

@@ -12,6 +12,8 @@ from types import TracebackType
 
 import redis
 
+from .processes import stop_process
+
 START_TIMEOUT = 10.0
 
 
@@ -90,13 +92,8 @@ class RedisProcess:
         return redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(START_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(START_TIMEOUT)
+        if self.process is not None:
+            stop_process(self.process, START_TIMEOUT)
 
     def __exit__(
         self,

@@ -21,6 +21,8 @@ from typing import IO, Any
 
 import requests
 
+from .processes import stop_process
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_PREFIX = "STANDIN_READY "
 START_TIMEOUT = 10.0
@@ -83,13 +85,7 @@ class StandinProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, STOP_TIMEOUT)
         if proc.stdout is not None:
             proc.stdout.close()
         return proc.returncode

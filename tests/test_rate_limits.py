@@ -18,6 +18,7 @@ from app import telemetry
 from app.broker import current_broker
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+from .processes import stop_process
 
 
 @pytest.fixture
@@ -171,8 +172,7 @@ def redis_url() -> Iterator[str]:
                 subprocess.run(["sleep", "0.05"], check=True)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop_process(proc)
 
 
 def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> None:
