@@ -158,6 +158,8 @@ class ProtectionSettings:
     proxy_hops: int = 0
     # Exact origins (scheme://host[:port]) other than the broker's own that may call it.
     cors_origins: tuple[str, ...] = ()
+    # Host names the broker answers for (Flask's TRUSTED_HOSTS); empty: any Host is taken.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -398,6 +400,7 @@ SECTION_CHECKS: list[Callable[[_Reader], object]] = [
         "BROKER_RATE_LIMIT_PER_IP", reader.text("BROKER_RATE_LIMIT_PER_IP")
     ),
     lambda reader: parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+    lambda reader: parse_allowed_hosts(reader.text("BROKER_ALLOWED_HOSTS")),
     lambda reader: _protection(reader),
     lambda reader: _demo(reader, _production(reader)),
     lambda reader: _ops(reader),
@@ -481,6 +484,7 @@ def _protection(reader: _Reader) -> ProtectionSettings:
         )
         or "600/minute",
         cors_origins=parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+        allowed_hosts=parse_allowed_hosts(reader.text("BROKER_ALLOWED_HOSTS")),
     )
 
 
@@ -539,6 +543,29 @@ def parse_cors_origins(value: str | None) -> tuple[str, ...]:
             host = host.rsplit(":", 1)[0]
         origins.append(f"{parts.scheme}://{host}")
     return tuple(origins)
+
+
+# A DNS name or IPv4 address in ASCII (IDNA-encoded), optionally with a leading dot that also
+# allows every subdomain; Werkzeug compares it to the Host header without the port.
+_ALLOWED_HOST = re.compile(r"\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def parse_allowed_hosts(value: str | None) -> tuple[str, ...]:
+    """``BROKER_ALLOWED_HOSTS``: comma-separated host names, ``.example.com`` for subdomains."""
+    if value is None:
+        return ()
+    hosts = []
+    for part in (part.strip().lower() for part in value.split(",")):
+        if not part:
+            continue
+        if not _ALLOWED_HOST.fullmatch(part):
+            raise ConfigError(
+                f"BROKER_ALLOWED_HOSTS entry {part[:80]!r} is not a host name: list names such "
+                "as broker.example.com (no scheme, port or path; .example.com also allows its "
+                "subdomains; IDNA names in their xn-- form)"
+            )
+        hosts.append(part)
+    return tuple(hosts)
 
 
 def _mindset(reader: _Reader) -> MindsetSettings | None:

@@ -184,6 +184,11 @@ def warnings_for(settings: Settings) -> list[str]:
             if not settings.is_production
             else "MINDSET_SDK_URL is not set: the demo page cannot load the agent SDK"
         )
+    if settings.is_production and not settings.protection.allowed_hosts:
+        found.append(
+            "BROKER_ALLOWED_HOSTS is not set: any Host header is taken; list the names the "
+            "broker is served under"
+        )
     if settings.is_production and settings.ops.metrics_token is None:
         found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")
     return found
