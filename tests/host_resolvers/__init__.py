@@ -35,3 +35,11 @@ class Resolvers:
     @staticmethod
     def nested() -> dict[str, str]:
         return {"id": "nested"}
+
+
+def id_not_text() -> CurrentUser:
+    """A host bug the type checker would catch but a plain-Python host may ship: the id is
+    whatever ``request.args['id']`` names (an int, None or bytes here)."""
+    kind = request.args.get("id", "int")
+    value: Any = {"int": 42, "none": None, "bytes": b"ada"}[kind]
+    return CurrentUser(id=value)
