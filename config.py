@@ -365,7 +365,29 @@ def find_problems(source: Mapping[str, Any]) -> list[str]:
             check(reader)
         except ConfigError as error:
             reader.note(error)
+    for refusal in production_refusals(reader):
+        reader.note(ConfigError(refusal))
     return reader.problems
+
+
+DEMO_LOGIN_IN_PRODUCTION = (
+    "BROKER_DEMO_LOGIN is on in production: anyone can sign in as anyone and get their "
+    "token; set BROKER_DEMO_LOGIN=0"
+)
+
+
+def production_refusals(reader: _Reader) -> list[str]:
+    """Settings that start (so a demo can be shown) but that ``config check`` refuses.
+
+    Start-up logs them as errors; ``config check`` exits non-zero, so a deploy pipeline that
+    runs it stops before real users meet them.
+    """
+    if not _production(reader):
+        return []
+    sandbox = not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
+    if reader.flag("BROKER_DEMO_LOGIN", default=sandbox):
+        return [DEMO_LOGIN_IN_PRODUCTION]
+    return []
 
 
 def _production(reader: _Reader) -> bool:

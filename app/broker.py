@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app, g, has_request_context
 
 from config import (
+    DEMO_LOGIN_IN_PRODUCTION,
     FLAVOR_SDK3,
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
@@ -216,6 +217,9 @@ def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
             "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
             "MINDSET_APP_UID to use your real app"
         )
+    if settings.demo_login and settings.is_production:
+        # An error, not a warning: config check refuses it, and it must stand out in any log.
+        log.error("DEMO LOGIN IS ON IN PRODUCTION: %s", DEMO_LOGIN_IN_PRODUCTION)
     if settings.secret_key_generated:
         log.warning(
             "SECRET_KEY is not set: using a random one, so sessions end at restart and are "

@@ -173,10 +173,6 @@ def warnings_for(settings: Settings) -> list[str]:
         )
     if settings.secret_key_generated:
         found.append("SECRET_KEY is not set: a random one is used, sessions end at restart")
-    if settings.demo_login and settings.is_production:
-        found.append(
-            "BROKER_DEMO_LOGIN is on in production: anyone can sign in as anyone; turn it off"
-        )
     if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
         found.append(
             "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
