@@ -246,7 +246,7 @@ def test_redis_never_holds_a_client_address(vendor: Any, redis_url: str) -> None
     client = limited_app(BROKER_REDIS_URL=redis_url).test_client()
     sign_in(client, "ada-4711")
     assert client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": ADDRESS}).status_code == 200
-    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+    keys = [str(key) for key in redis.Redis.from_url(redis_url, decode_responses=True).keys("*")]
     assert any("LIMITER" in key for key in keys), keys
     for key in keys:
         assert ADDRESS not in key
