@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 
-from .errors import error_response
+from .errors import clipped, error_response
 from .rate_limits import rate_limited
 
 log = logging.getLogger("broker.cross_site")
@@ -125,10 +125,10 @@ def refuse_cross_site() -> Response | None:
 
 def _refuse(why: str, origin: str | None) -> Response:
     log.info(
-        "cross_site: refused a request with %s (Origin %r); list the origin in "
+        "cross_site: refused a request with %s (Origin %s); list the origin in "
         "BROKER_CORS_ORIGINS if it is the host app's",
         why,
-        (origin or "")[:100],
+        clipped(origin),
         extra={"error_code": "cross_site", "status": 403},
     )
     return error_response(

@@ -10,7 +10,7 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from .conftest import AUTH_URL, KNOWN_SECRETS, build_app, mindset_settings, sign_in
+from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
 
 LISTED = "https://app.example.com"
 OWN = "http://localhost"
@@ -216,3 +216,14 @@ def test_the_demo_login_is_protected_the_same_way(headers: dict[str, str], statu
 def test_the_openapi_document_is_not_a_token_route(client: FlaskClient) -> None:
     response = client.get("/openapi.json", headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 200
+
+
+def test_a_10_kb_origin_is_cut_short_in_the_log_line(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    response = client.get("/api/getusertoken", headers={"Origin": "https://" + "o" * 10_000})
+    assert response.status_code == 403
+    (line,) = [line for line in broker_logs if "cross_site: refused" in line]
+    assert "o" * 50 in line
+    assert "o" * 65 not in line
+    assert "more characters" in line
