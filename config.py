@@ -158,6 +158,8 @@ class ProtectionSettings:
     proxy_hops: int = 0
     # Exact origins (scheme://host[:port]) other than the broker's own that may call it.
     cors_origins: tuple[str, ...] = ()
+    # Host names the broker answers for (Flask's TRUSTED_HOSTS); empty: any Host is taken.
+    allowed_hosts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -363,7 +365,29 @@ def find_problems(source: Mapping[str, Any]) -> list[str]:
             check(reader)
         except ConfigError as error:
             reader.note(error)
+    for refusal in production_refusals(reader):
+        reader.note(ConfigError(refusal))
     return reader.problems
+
+
+DEMO_LOGIN_IN_PRODUCTION = (
+    "BROKER_DEMO_LOGIN is on in production: anyone can sign in as anyone and get their "
+    "token; set BROKER_DEMO_LOGIN=0"
+)
+
+
+def production_refusals(reader: _Reader) -> list[str]:
+    """Settings that start (so a demo can be shown) but that ``config check`` refuses.
+
+    Start-up logs them as errors; ``config check`` exits non-zero, so a deploy pipeline that
+    runs it stops before real users meet them.
+    """
+    if not _production(reader):
+        return []
+    sandbox = not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
+    if reader.flag("BROKER_DEMO_LOGIN", default=sandbox):
+        return [DEMO_LOGIN_IN_PRODUCTION]
+    return []
 
 
 def _production(reader: _Reader) -> bool:
@@ -398,6 +422,7 @@ SECTION_CHECKS: list[Callable[[_Reader], object]] = [
         "BROKER_RATE_LIMIT_PER_IP", reader.text("BROKER_RATE_LIMIT_PER_IP")
     ),
     lambda reader: parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+    lambda reader: parse_allowed_hosts(reader.text("BROKER_ALLOWED_HOSTS")),
     lambda reader: _protection(reader),
     lambda reader: _demo(reader, _production(reader)),
     lambda reader: _ops(reader),
@@ -481,6 +506,7 @@ def _protection(reader: _Reader) -> ProtectionSettings:
         )
         or "600/minute",
         cors_origins=parse_cors_origins(reader.text("BROKER_CORS_ORIGINS")),
+        allowed_hosts=parse_allowed_hosts(reader.text("BROKER_ALLOWED_HOSTS")),
     )
 
 
@@ -539,6 +565,29 @@ def parse_cors_origins(value: str | None) -> tuple[str, ...]:
             host = host.rsplit(":", 1)[0]
         origins.append(f"{parts.scheme}://{host}")
     return tuple(origins)
+
+
+# A DNS name or IPv4 address in ASCII (IDNA-encoded), optionally with a leading dot that also
+# allows every subdomain; Werkzeug compares it to the Host header without the port.
+_ALLOWED_HOST = re.compile(r"\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
+
+
+def parse_allowed_hosts(value: str | None) -> tuple[str, ...]:
+    """``BROKER_ALLOWED_HOSTS``: comma-separated host names, ``.example.com`` for subdomains."""
+    if value is None:
+        return ()
+    hosts = []
+    for part in (part.strip().lower() for part in value.split(",")):
+        if not part:
+            continue
+        if not _ALLOWED_HOST.fullmatch(part):
+            raise ConfigError(
+                f"BROKER_ALLOWED_HOSTS entry {part[:80]!r} is not a host name: list names such "
+                "as broker.example.com (no scheme, port or path; .example.com also allows its "
+                "subdomains; IDNA names in their xn-- form)"
+            )
+        hosts.append(part)
+    return tuple(hosts)
 
 
 def _mindset(reader: _Reader) -> MindsetSettings | None:

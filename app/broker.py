@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, current_app, g, has_request_context
 
 from config import (
+    DEMO_LOGIN_IN_PRODUCTION,
     FLAVOR_SDK3,
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
@@ -188,16 +189,27 @@ def init_broker(
     if settings is None:
         settings = load_settings(app.config)
     redaction.register_settings_secrets(settings)
+    trust_hosts(app, settings)
     broker = build_broker(settings, resolver=resolver)
     app.extensions[EXTENSION] = broker
     init_rate_limits(app, broker)
     register_blueprints(app, broker)
     app.cli.add_command(typingmind_cli)
-    _log_startup(broker)
+    _log_startup(broker, hosts_checked=bool(app.config.get("TRUSTED_HOSTS")))
     return broker
 
 
-def _log_startup(broker: Broker) -> None:
+def trust_hosts(app: Flask, settings: Settings) -> None:
+    """``BROKER_ALLOWED_HOSTS`` becomes Flask's ``TRUSTED_HOSTS``, unless the app has its own.
+
+    Werkzeug then refuses any other ``Host`` before routing, so no answer (a slash redirect's
+    ``Location``, a URL built for a link) can reflect a Host the operator did not list.
+    """
+    if settings.protection.allowed_hosts and not app.config.get("TRUSTED_HOSTS"):
+        app.config["TRUSTED_HOSTS"] = list(settings.protection.allowed_hosts)
+
+
+def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
     settings = broker.settings
     if settings.sandbox:
         log.warning(
@@ -205,10 +217,18 @@ def _log_startup(broker: Broker) -> None:
             "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
             "MINDSET_APP_UID to use your real app"
         )
+    if settings.demo_login and settings.is_production:
+        # An error, not a warning: config check refuses it, and it must stand out in any log.
+        log.error("DEMO LOGIN IS ON IN PRODUCTION: %s", DEMO_LOGIN_IN_PRODUCTION)
     if settings.secret_key_generated:
         log.warning(
             "SECRET_KEY is not set: using a random one, so sessions end at restart and are "
             "not shared with the host app or other instances; set SECRET_KEY"
+        )
+    if settings.is_production and not hosts_checked:
+        log.warning(
+            "BROKER_ALLOWED_HOSTS is not set in production: the broker answers for any Host "
+            "header; list the names it is served under, e.g. broker.example.com"
         )
     users = settings.users
     if broker.resolver_name == RESOLVER_HEADERS and not users.headers.trusted_proxies:

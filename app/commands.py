@@ -173,16 +173,17 @@ def warnings_for(settings: Settings) -> list[str]:
         )
     if settings.secret_key_generated:
         found.append("SECRET_KEY is not set: a random one is used, sessions end at restart")
-    if settings.demo_login and settings.is_production:
-        found.append(
-            "BROKER_DEMO_LOGIN is on in production: anyone can sign in as anyone; turn it off"
-        )
     if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
         found.append(
             "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
             "which only understands stand-in tokens"
             if not settings.is_production
             else "MINDSET_SDK_URL is not set: the demo page cannot load the agent SDK"
+        )
+    if settings.is_production and not settings.protection.allowed_hosts:
+        found.append(
+            "BROKER_ALLOWED_HOSTS is not set: any Host header is taken; list the names the "
+            "broker is served under"
         )
     if settings.is_production and settings.ops.metrics_token is None:
         found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")

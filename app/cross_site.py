@@ -1,21 +1,28 @@
 """Cross-site protection and CORS for the routes that hand out credentials.
 
 The browser's session cookie authenticates a token request, so a page on another site must
-not be able to make the user's browser ask for one and read (or use) the answer. Rules:
+not be able to make the user's browser ask for one and read (or use) the answer. Rules, in
+order:
 
-- ``Sec-Fetch-Site: same-origin`` or ``none`` (typed URL, bookmark): allowed;
-- ``Sec-Fetch-Site: cross-site``: ``403 cross_site``;
-- an ``Origin`` header that is neither the broker's own origin nor listed in
-  ``BROKER_CORS_ORIGINS`` (exact ``scheme://host[:port]``): ``403 cross_site``;
-- neither header (curl, server-to-server): allowed; those callers carry no victim's cookie;
+- an ``Origin`` listed in ``BROKER_CORS_ORIGINS`` (exact ``scheme://host[:port]``): allowed
+  with CORS, whatever ``Sec-Fetch-Site`` says (``same-site`` or ``cross-site``): the operator
+  listed it, and a single-page app on another site using bearer tokens needs exactly that;
 - a view marked :func:`cross_site_navigation_allowed` also takes top-level ``GET``
-  navigations from other sites (a link on TypingMind to ``/typingmind/login``).
+  navigations from other sites (a link on TypingMind to ``/typingmind/login``);
+- ``Sec-Fetch-Site: same-origin`` or ``none`` (typed URL, bookmark): allowed;
+- ``Sec-Fetch-Site: same-site`` (an unlisted sibling subdomain, which the ``SameSite=Lax``
+  cookie does reach), ``cross-site``, or any value the browser standard does not define:
+  ``403 cross_site``; an unknown value fails closed;
+- no ``Sec-Fetch-Site`` and an ``Origin`` that is neither the broker's own nor listed:
+  ``403 cross_site``;
+- neither header (curl, server-to-server): allowed; those callers carry no victim's cookie.
 
 Listed origins get CORS with credentials: the exact origin echoed (never ``*``),
 ``Access-Control-Allow-Credentials: true``, preflights answered, and ``Vary: Origin`` on every
 answer so no cache hands one origin's answer to another. The session cookie is
 ``SameSite=Lax``, so browsers send it only to same-site origins: list sibling hosts such as
-``https://app.example.com`` for a broker on ``https://auth.example.com``.
+``https://app.example.com`` for a broker on ``https://auth.example.com``; a front end on
+another site reaches the broker with the ``jwt`` resolver's bearer token instead.
 
 A blueprint opts in with :func:`token_routes`, which also applies the rate limits.
 """
@@ -28,14 +35,17 @@ from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
 
-from .errors import error_response
+from .errors import clipped, error_response
 from .rate_limits import rate_limited
 
 log = logging.getLogger("broker.cross_site")
 
 ALLOWED_SITES = frozenset({"same-origin", "none"})
-# Request headers a cross-origin caller may send on token routes.
-ALLOWED_HEADERS = frozenset({"content-type", "x-request-id"})
+# Every value the Fetch Metadata standard defines; anything else is refused, not guessed at.
+KNOWN_SITES = frozenset({"same-origin", "none", "same-site", "cross-site"})
+# Request headers a listed origin may send on token routes; Authorization carries the ``jwt``
+# resolver's bearer token, the one way a front end on another site can sign in.
+ALLOWED_HEADERS = frozenset({"authorization", "content-type", "x-request-id"})
 # Response headers a cross-origin caller may read: when to retry, and the id for bug reports.
 EXPOSED_HEADERS = "Retry-After, X-Request-ID"
 PREFLIGHT_MAX_AGE = "600"
@@ -95,25 +105,30 @@ def _listed(origin: str | None) -> bool:
 
 def refuse_cross_site() -> Response | None:
     """``before_request``: 403 for cross-site callers, the answer to an allowed preflight."""
-    site = request.headers.get("Sec-Fetch-Site", "").strip().lower()
+    raw_site = request.headers.get("Sec-Fetch-Site")
+    site = None if raw_site is None else raw_site.strip().lower()
     origin = _origin()
-    if site in ALLOWED_SITES or _navigation_allowed():
+    if site is not None and site not in KNOWN_SITES:
+        return _refuse("an unknown Sec-Fetch-Site value", origin)
+    if _listed(origin):
+        return _preflight() if request.method == "OPTIONS" else None
+    if _navigation_allowed() or site in ALLOWED_SITES:
         return None
-    if site == "cross-site":
+    if site is not None:
+        # same-site without a listed Origin: a sibling subdomain the operator did not list
+        # (a no-cors request sends no Origin, yet carries the Lax cookie); or cross-site.
         return _refuse(f"Sec-Fetch-Site {site}", origin)
-    if origin is not None and origin != _own_origin() and not _listed(origin):
+    if origin is not None and origin != _own_origin():
         return _refuse("an origin that is not allowed", origin)
-    if request.method == "OPTIONS" and _listed(origin):
-        return _preflight()
     return None
 
 
 def _refuse(why: str, origin: str | None) -> Response:
     log.info(
-        "cross_site: refused a request with %s (Origin %r); list the origin in "
+        "cross_site: refused a request with %s (Origin %s); list the origin in "
         "BROKER_CORS_ORIGINS if it is the host app's",
         why,
-        (origin or "")[:100],
+        clipped(origin),
         extra={"error_code": "cross_site", "status": 403},
     )
     return error_response(

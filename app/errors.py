@@ -21,6 +21,8 @@ Error tree::
     ├── UserResolverFailed   500 user_resolver_failed
     └── IdentityProviderUnavailable
                              503 identity_provider_unavailable (retryable)
+
+A request for a Host not in ``BROKER_ALLOWED_HOSTS`` is ``400 invalid_host``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from __future__ import annotations
 import logging
 import math
 
-from flask import Blueprint, Flask, Response, g, jsonify
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException, SecurityError
 
 log = logging.getLogger("broker.errors")
 
@@ -183,6 +185,36 @@ def http_error_response(error: HTTPException) -> Response:
     return response
 
 
+# Longest attacker-chosen value (a Host, a JWT kid) quoted in a log line.
+MAX_LOGGED_VALUE = 64
+
+
+def clipped(value: object, limit: int = MAX_LOGGED_VALUE) -> str:
+    """``value`` for a log line: its ``repr``, cut to ``limit`` characters with a marker.
+
+    For values a caller chooses: a 10 KB header must not become a 10 KB log line.
+    """
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...[{len(text) - limit} more characters]"
+
+
+def invalid_host_response(error: SecurityError) -> Response:
+    """Werkzeug refused the Host (``TRUSTED_HOSTS``); nothing of it goes back to the caller."""
+    log.info(
+        "invalid_host: refused a request for Host %s; add it to BROKER_ALLOWED_HOSTS if the "
+        "broker is meant to answer for it",
+        clipped(request.headers.get("Host", "")),
+        extra={"error_code": "invalid_host", "status": 400},
+    )
+    return error_response(
+        400,
+        "invalid_host",
+        "This server does not answer for that host name.",
+    )
+
+
 def unexpected_error_response(error: Exception) -> Response:
     # The exception's text may quote inputs; only its type reaches the log, with the traceback
     # going through the logging layer's redaction.
@@ -198,7 +230,9 @@ def register_blueprint_error_handlers(blueprint: Blueprint) -> None:
 
 
 def register_app_error_handlers(app: Flask) -> None:
-    """For the standalone broker: routing errors (404, 405) happen before any blueprint."""
+    """For the standalone broker: routing errors (404, 405) and a refused Host (400) happen
+    before any blueprint."""
+    app.register_error_handler(SecurityError, invalid_host_response)
     app.register_error_handler(BrokerError, broker_error_response)
     app.register_error_handler(HTTPException, http_error_response)
     app.register_error_handler(Exception, unexpected_error_response)

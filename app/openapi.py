@@ -40,9 +40,10 @@ _RETRY_AFTER = {
 
 # Every answer the broker may give in the error shape, by status.
 ERRORS: dict[str, str] = {
-    "400": "Malformed request (bad_request, invalid_field, missing_field).",
+    "400": "Malformed request (bad_request, invalid_field, missing_field), or a Host not in "
+    "BROKER_ALLOWED_HOSTS (invalid_host).",
     "401": "Nobody is signed in (not_signed_in).",
-    "403": "A cross-site caller (cross_site).",
+    "403": "A cross-site caller, or an unknown Sec-Fetch-Site (cross_site).",
     "404": "Unknown path or flow not configured (not_found, not_configured).",
     "405": "Method not allowed (method_not_allowed).",
     "413": "Request too large (request_entity_too_large).",

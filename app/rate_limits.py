@@ -5,9 +5,10 @@ Two limits, both shared by every rate-limited route of the app:
 - per signed-in user (``BROKER_RATE_LIMIT``, default 60/minute), keyed by a keyed hash of the
   user id (the raw id never reaches the counter store), skipped when nobody is signed in;
 - per client address (``BROKER_RATE_LIMIT_PER_IP``, default 600/minute), counting every
-  request, anonymous ones and preflights included. The address is the socket peer unless
-  ``BROKER_PROXY_HOPS`` trusts that many proxies' ``X-Forwarded-For`` (Werkzeug's ``ProxyFix``,
-  applied by the standalone app).
+  request, anonymous ones and preflights included, keyed by a keyed hash of the address (as
+  users are: addresses are personal data, and Redis is no place for a log of them). The
+  address is the socket peer unless ``BROKER_PROXY_HOPS`` trusts that many proxies'
+  ``X-Forwarded-For`` (Werkzeug's ``ProxyFix``, applied by the standalone app).
 
 A breach is answered ``429 rate_limited`` in the JSON error shape with ``Retry-After``, before
 the view runs, so the vendor is never called. Counters live in memory (per process) or, with
@@ -20,6 +21,8 @@ also adds cross-site protection), before it is registered on the app.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import math
 import time
@@ -38,11 +41,16 @@ from .errors import error_response
 from .limit_storage import SweptMemoryStorage
 from .logs import note_user
 from .request_ids import assign_request_id
+from .sealing import derive_key
 
 EXTENSION = "broker_rate_limits"
 SCOPE_USER = "user"
 SCOPE_IP = "ip"
 log = logging.getLogger("broker.rate_limits")
+
+# Hex digits of an address's keyed hash in counter keys: far past any chance that two
+# addresses share a budget.
+ADDRESS_HASH_LENGTH = 32
 
 # Redis for counters must answer fast or be skipped: a token request never waits on it long.
 REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
@@ -51,6 +59,20 @@ REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_time
 def client_address() -> str:
     """The caller's address as trusted by ``BROKER_PROXY_HOPS`` (see ``ProxyFix``)."""
     return request.remote_addr or "unknown"
+
+
+class AddressKey:
+    """The per-address limit's key: HMAC-SHA256 of the client address, keyed with a key
+    derived from ``SECRET_KEY`` once at start-up, so instances sharing Redis share counters
+    and nobody reading Redis without the key learns or can test an address."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = derive_key(secret_key, "rate-limit addresses")
+
+    def __call__(self) -> str:
+        address = client_address().encode("utf-8", "surrogatepass")
+        digest = hmac.new(self._key, address, hashlib.sha256).hexdigest()
+        return digest[:ADDRESS_HASH_LENGTH]
 
 
 def _signed_in_user_id() -> str | None:
@@ -80,8 +102,9 @@ def init_rate_limits(app: Flask, broker: Broker) -> Limiter:
     """Create the app's limiter; blueprints marked with :func:`rate_limited` join it."""
     settings = broker.settings
     storage = settings.redis_url or f"{SweptMemoryStorage.STORAGE_SCHEME[0]}://"
+    address_key = AddressKey(settings.secret_key)
     limiter = Limiter(
-        client_address,
+        address_key,
         app=app,
         storage_uri=storage,
         storage_options=REDIS_OPTIONS if settings.redis_url else {},
@@ -96,7 +119,7 @@ def init_rate_limits(app: Flask, broker: Broker) -> Limiter:
         key_prefix="broker",
         headers_enabled=False,
     )
-    app.extensions[EXTENSION] = _LimitsForApp(limiter, settings)
+    app.extensions[EXTENSION] = _LimitsForApp(limiter, settings, address_key)
     app.register_error_handler(RateLimitExceeded, rate_limited_response)
     if settings.redis_url:
         broker.readiness_checks["rate_limit_storage"] = lambda: _storage_readiness(limiter)
@@ -114,7 +137,7 @@ def _storage_readiness(limiter: Limiter) -> tuple[str, dict[str, Any]]:
 
 
 class _LimitsForApp:
-    def __init__(self, limiter: Limiter, settings: Settings) -> None:
+    def __init__(self, limiter: Limiter, settings: Settings, address_key: AddressKey) -> None:
         self.limiter = limiter
         protection = settings.protection
         self.per_user = limiter.shared_limit(
@@ -124,7 +147,7 @@ class _LimitsForApp:
             exempt_when=_nobody_signed_in,
         )
         self.per_ip = limiter.shared_limit(
-            protection.rate_limit_per_ip, scope=SCOPE_IP, key_func=client_address
+            protection.rate_limit_per_ip, scope=SCOPE_IP, key_func=address_key
         )
 
     def protect(self, blueprint: Blueprint) -> None:

@@ -16,7 +16,7 @@ from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested
 from config import find_problems
 
 from . import fake_secrets
-from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
 
 
 def run(app: Flask, *args: str) -> tuple[int, dict[str, object]]:
@@ -89,9 +89,13 @@ def test_config_check_masks_secrets_and_lists_flows(app: Flask) -> None:
 
 def test_config_check_warns_about_risky_choices() -> None:
     app = build_app(mindset_settings(BROKER_ENV="production", BROKER_DEMO_LOGIN="1"))
-    report = json.loads(app.test_cli_runner().invoke(args=["config", "check"]).stdout)
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    report = json.loads(result.stdout)
     warnings = " ".join(report["warnings"])
-    assert "BROKER_DEMO_LOGIN is on in production" in warnings
+    # Demo login in production is no mere warning: a problem, and a failed check.
+    assert "BROKER_DEMO_LOGIN is on in production" in " ".join(report["problems"])
+    assert report["ok"] is False
+    assert result.exit_code == EXIT_FAILED
     assert "BROKER_METRICS_TOKEN is not set" in warnings
     assert "MINDSET_SDK_URL is not set" in warnings
 
@@ -116,6 +120,34 @@ def test_config_check_probe_reports_outcome_and_latency(
     assert report["probe"]["latency_ms"] >= 0
     assert sent["externalId"] == "broker-config-probe"
     assert "tok-probe" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [
+        ({"BROKER_ENV": "production", "BROKER_DEMO_LOGIN": "1"}, True),
+        ({"BROKER_ENV": "production", "BROKER_DEMO_LOGIN": "0"}, False),
+        ({"BROKER_ENV": "production"}, False),
+        ({"BROKER_DEMO_LOGIN": "1"}, False),
+    ],
+)
+def test_demo_login_in_production_fails_config_check(
+    extra: dict[str, str], refused: bool, broker_logs: LogLines
+) -> None:
+    app = build_app(mindset_settings(BROKER_ALLOWED_HOSTS="broker.example.com", **extra))
+    loud = [json.loads(line) for line in broker_logs if "DEMO LOGIN IS ON IN PRODUCTION" in line]
+    assert [entry["level"] for entry in loud] == (["error"] if refused else [])
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    problems = json.loads(result.stdout)["problems"]
+    assert any("BROKER_DEMO_LOGIN is on in production" in p for p in problems) is refused
+    assert (result.exit_code == EXIT_FAILED) is refused
+
+
+def test_the_production_sandbox_has_demo_login_on_by_default_and_is_refused() -> None:
+    source = {"BROKER_ENV": "production", "SECRET_KEY": "s" * 32, "BROKER_SANDBOX": "1"}
+    assert any("BROKER_DEMO_LOGIN" in problem for problem in find_problems(source))
+    source["BROKER_DEMO_LOGIN"] = "0"
+    assert find_problems(source) == []
 
 
 def test_find_problems_lists_every_problem_not_just_the_first() -> None:

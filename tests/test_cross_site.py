@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import jwt
 import pytest
 import responses
 from flask.testing import FlaskClient
 
-from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
 
 LISTED = "https://app.example.com"
 OWN = "http://localhost"
@@ -35,9 +37,16 @@ def vendor() -> Any:
         ({"Sec-Fetch-Site": "same-origin", "Origin": OWN}, 200),
         ({"Origin": OWN}, 200),
         ({"Origin": LISTED, "Sec-Fetch-Site": "same-site"}, 200),
+        ({"Origin": LISTED, "Sec-Fetch-Site": "cross-site"}, 200),
         ({"Origin": LISTED}, 200),
         ({"Origin": "HTTPS://APP.EXAMPLE.COM"}, 200),
-        ({"Sec-Fetch-Site": "same-site"}, 200),
+        # A no-cors request from an unlisted sibling subdomain: no Origin, the Lax cookie sent.
+        ({"Sec-Fetch-Site": "same-site"}, 403),
+        ({"Sec-Fetch-Site": "same-site", "Origin": OWN}, 403),
+        # Values the standard does not define fail closed, with or without an Origin.
+        ({"Sec-Fetch-Site": "same-sites"}, 403),
+        ({"Sec-Fetch-Site": ""}, 403),
+        ({"Sec-Fetch-Site": "whatever", "Origin": LISTED}, 403),
         ({"Sec-Fetch-Site": "cross-site"}, 403),
         ({"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403),
         ({"Sec-Fetch-Site": "same-site", "Origin": "https://evil.example.com"}, 403),
@@ -73,6 +82,64 @@ def test_a_listed_origin_gets_credentialed_cors_for_exactly_itself(
     assert response.headers["Access-Control-Allow-Origin"] == LISTED
     assert response.headers["Access-Control-Allow-Credentials"] == "true"
     assert "Retry-After" in response.headers["Access-Control-Expose-Headers"]
+
+
+@pytest.mark.parametrize("site", [None, "same-site", "cross-site"])
+def test_a_listed_origin_gets_cors_whatever_sec_fetch_site_says(
+    client: FlaskClient, vendor: Any, site: str | None
+) -> None:
+    # A single-page app on another site, signed in with a bearer token, sends cross-site.
+    sign_in(client, "ada")
+    headers = {"Origin": LISTED} | ({"Sec-Fetch-Site": site} if site else {})
+    response = client.get("/api/getusertoken", headers=headers)
+    assert response.status_code == 200
+    assert response.get_json() == {"authToken": "tok-cors"}
+    assert response.headers["Access-Control-Allow-Origin"] == LISTED
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+
+
+def test_a_listed_origins_cross_site_preflight_is_answered(
+    client: FlaskClient, vendor: Any
+) -> None:
+    response = client.options(
+        "/api/getusertoken",
+        headers={
+            "Origin": LISTED,
+            "Sec-Fetch-Site": "cross-site",
+            "Access-Control-Request-Method": "GET",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == LISTED
+
+
+def test_a_cross_site_front_end_signs_in_with_a_jwt_bearer_token(vendor: Any) -> None:
+    # The session cookie is SameSite=Lax and never reaches another site's fetch: a single-page
+    # app there sends the jwt resolver's bearer token, which needs the preflight to allow it.
+    secret = "a-jwt-secret-for-the-cross-site-front-end-0123456789"
+    KNOWN_SECRETS.add(secret)
+    client = build_app(
+        mindset_settings(
+            BROKER_CORS_ORIGINS=LISTED, BROKER_USER_RESOLVER="jwt", BROKER_JWT_SECRET=secret
+        )
+    ).test_client()
+    cross_site = {"Origin": LISTED, "Sec-Fetch-Site": "cross-site"}
+    preflight = client.options(
+        "/api/getusertoken",
+        headers={
+            **cross_site,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Headers"] == "authorization"
+    token = jwt.encode({"sub": "ada", "exp": int(time.time()) + 60}, secret, algorithm="HS256")
+    response = client.get(
+        "/api/getusertoken", headers={**cross_site, "Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 200
+    assert response.headers["Access-Control-Allow-Origin"] == LISTED
 
 
 @pytest.mark.parametrize("origin", [None, OWN, "https://evil.example"])
@@ -149,3 +216,14 @@ def test_the_demo_login_is_protected_the_same_way(headers: dict[str, str], statu
 def test_the_openapi_document_is_not_a_token_route(client: FlaskClient) -> None:
     response = client.get("/openapi.json", headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 200
+
+
+def test_a_10_kb_origin_is_cut_short_in_the_log_line(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines
+) -> None:
+    response = client.get("/api/getusertoken", headers={"Origin": "https://" + "o" * 10_000})
+    assert response.status_code == 403
+    (line,) = [line for line in broker_logs if "cross_site: refused" in line]
+    assert "o" * 50 in line
+    assert "o" * 65 not in line
+    assert "more characters" in line

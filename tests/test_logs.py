@@ -15,6 +15,7 @@ from app.logs import JsonFormatter, user_hash
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
+from .resolver_helpers import typingmind_settings
 
 ACCESS_FIELDS = {
     "request_id",
@@ -123,6 +124,18 @@ def test_the_request_cookie_and_the_minted_token_are_masked(
     assert cookie.value not in everything
     assert "tok-minted-0123456789" not in everything
     assert redaction.MASK in everything
+
+
+def test_a_configured_secret_logged_inside_a_request_is_masked(broker_logs: LogLines) -> None:
+    # Process-wide secrets must stay masked while a request adds its own (cookies, tokens).
+    app = build_app(typingmind_settings(BROKER_USER_RESOLVER="tests.host_resolvers:careless"))
+    client = app.test_client()
+    client.set_cookie("other", "a-cookie-value-long-enough")
+    assert client.get("/api/typingmind/authcode").status_code == 200
+    (line,) = [json.loads(line) for line in broker_logs if "resolving with" in line]
+    assert line["msg"] == f"resolving with SECRET_KEY={redaction.MASK}"
+    assert "request_id" in line  # it was logged inside the request
+    assert fake_secrets.SECRET_KEY not in broker_logs.joined()
 
 
 def test_other_modules_can_register_secrets(broker_logs: LogLines) -> None:

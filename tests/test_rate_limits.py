@@ -209,3 +209,45 @@ def test_expired_counters_read_as_zero_before_any_sweep() -> None:
         assert storage.get("k") == 0
     finally:
         storage.timer.cancel()
+
+
+ADDRESS = "203.0.113.9"
+
+
+def counter_keys(app: Flask) -> list[str]:
+    storage = app.extensions["broker_rate_limits"].limiter.storage
+    return [str(key) for key in storage.storage]
+
+
+def test_counter_keys_hold_neither_the_address_nor_the_user_id(vendor: Any) -> None:
+    app = limited_app()
+    client = app.test_client()
+    sign_in(client, "ada-4711")
+    assert client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": ADDRESS}).status_code == 200
+    keys = counter_keys(app)
+    # One counter per limit, each named by the limit's scope after the keyed hash.
+    assert {key.split("/")[3] for key in keys} == {"user", "ip"}, keys
+    for key in keys:
+        assert ADDRESS not in key
+        assert "ada-4711" not in key
+
+
+def test_hashed_addresses_still_have_their_own_budgets(vendor: Any) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="1/minute").test_client()
+    assert client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": ADDRESS}).status_code == 401
+    assert_rate_limited(client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": ADDRESS}))
+    other = client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert other.status_code == 401
+
+
+def test_redis_never_holds_a_client_address(vendor: Any, redis_url: str) -> None:
+    import redis
+
+    client = limited_app(BROKER_REDIS_URL=redis_url).test_client()
+    sign_in(client, "ada-4711")
+    assert client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": ADDRESS}).status_code == 200
+    keys = [str(key) for key in redis.Redis.from_url(redis_url, decode_responses=True).keys("*")]
+    assert any("LIMITER" in key for key in keys), keys
+    for key in keys:
+        assert ADDRESS not in key
+        assert "ada-4711" not in key

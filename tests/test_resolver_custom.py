@@ -72,3 +72,37 @@ def test_unusable_host_callables_stop_start_up(path: str, fragment: str) -> None
 def test_malformed_resolver_names_stop_start_up(value: str) -> None:
     with pytest.raises(ConfigError, match="BROKER_USER_RESOLVER"):
         load_settings(typingmind_settings(BROKER_USER_RESOLVER=value))
+
+
+@pytest.mark.parametrize("kind", ["int", "none", "bytes"])
+def test_a_current_user_whose_id_is_not_text_is_a_logged_500(
+    kind: str, broker_logs: LogLines
+) -> None:
+    client = client_for(f"{MODULE}:id_not_text")
+    response = client.get(f"/api/typingmind/authcode?id={kind}")
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "user_resolver_failed"
+    assert f"user resolver {MODULE}:id_not_text returned a CurrentUser whose id is" in (
+        broker_logs.joined()
+    )
+
+
+def test_a_broken_resolver_neither_knocks_out_nor_skips_the_rate_limits(
+    broker_logs: LogLines,
+) -> None:
+    # The per-user limit needs a user, which a broken resolver does not give; the per-address
+    # limit counts every request, these ones too, in the limiter's own storage.
+    app = build_app(
+        typingmind_settings(
+            BROKER_USER_RESOLVER=f"{MODULE}:id_not_text", BROKER_RATE_LIMIT_PER_IP="2/minute"
+        )
+    )
+    client = app.test_client()
+    statuses = [
+        client.get(f"/api/typingmind/authcode?id={kind}").status_code
+        for kind in ("int", "bytes", "int")
+    ]
+    assert statuses == [500, 500, 429]
+    assert app.extensions["broker_rate_limits"].limiter._storage_dead is False
+    assert "falling back" not in broker_logs.joined()
+    assert "Failed to rate limit" not in broker_logs.joined()

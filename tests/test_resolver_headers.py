@@ -6,6 +6,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.users.headers import is_trusted
 from config import ConfigError, load_settings
 
 from .conftest import LogLines, build_app
@@ -108,3 +109,27 @@ def test_headers_without_trusted_proxies_warn_at_start_up(broker_logs: LogLines)
 def test_malformed_trusted_proxies_stop_start_up(value: str) -> None:
     with pytest.raises(ConfigError, match="BROKER_TRUSTED_PROXIES"):
         load_settings(typingmind_settings(BROKER_TRUSTED_PROXIES=value))
+
+
+# Every IP address trusted: only a peer that is not an IP address can still be refused.
+EVERYONE = "0.0.0.0/0, ::/0"
+
+
+@pytest.mark.parametrize("peer", ["", "/run/broker/gunicorn.sock", "unix:/tmp/broker.sock", "x"])
+def test_a_peer_that_is_not_an_ip_address_is_never_a_trusted_proxy(
+    peer: str, broker_logs: LogLines
+) -> None:
+    # Behind a unix socket the peer is empty or a path: it proves nothing about who connected.
+    assert from_peer(client_for(EVERYONE), peer, PROXY_HEADERS) is None
+    assert "BROKER_TRUSTED_PROXIES" in broker_logs.joined()
+
+
+@pytest.mark.parametrize("peer", [None, "", "/run/broker/gunicorn.sock", "999.1.1.1", "::"])
+def test_is_trusted_refuses_non_ip_peers_even_when_every_address_is_trusted(
+    peer: str | None,
+) -> None:
+    settings = load_settings(
+        typingmind_settings(BROKER_USER_RESOLVER="headers", BROKER_TRUSTED_PROXIES=EVERYONE)
+    ).users.headers
+    assert is_trusted("10.0.0.5", settings)  # the settings do trust every IP address
+    assert is_trusted(peer, settings) is (peer == "::")

@@ -256,6 +256,19 @@ def test_unknown_kids_cannot_make_the_broker_flood_the_provider(
     assert jwks.fetches == 1
 
 
+def test_a_10_kb_kid_is_cut_short_in_the_log_line(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    kid = "k" * 10_000
+    assert signed_in_as(jwks_client(jwks), **bearer(signed(rsa_key, "RS256", kid))) is None
+    (line,) = [line for line in broker_logs if "bearer token refused" in line]
+    assert "k" * 60 in line
+    assert "k" * 65 not in line
+    assert "more characters" in line
+    assert len(line) < 1000
+
+
 def test_hs256_keyed_with_the_public_key_is_refused(
     jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
 ) -> None:

@@ -59,8 +59,10 @@ def custom_resolver(function: HostResolver, label: str) -> UserResolver:
                 log_hint=f"user resolver {label} raised {type(error).__name__}; fix the "
                 "host's resolver (it must return a mapping with 'id', or None)"
             ) from error
-        if result is None or isinstance(result, CurrentUser):
-            return result
+        if result is None:
+            return None
+        if isinstance(result, CurrentUser):
+            return _checked(result, label)
         if isinstance(result, Mapping):
             return user_from_mapping(result, "id", "email", "name")
         raise UserResolverFailed(
@@ -69,3 +71,27 @@ def custom_resolver(function: HostResolver, label: str) -> UserResolver:
         )
 
     return resolve
+
+
+def _checked(user: CurrentUser, label: str) -> CurrentUser:
+    """A host's own ``CurrentUser`` is taken as built, once its fields are of the right types.
+
+    Type hints do not stop a plain-Python host from putting an int, None or bytes in ``id``:
+    passed on, such an id would mint for a user nobody named and break the rate limiter's
+    keyed hash (knocking it into its fallback storage). It is the host's bug: a 500.
+    """
+    wrong = [
+        f"{name} is {type(value).__name__}"
+        for name, value, optional in (
+            ("id", user.id, False),
+            ("email", user.email, True),
+            ("name", user.name, True),
+        )
+        if not isinstance(value, str) and not (optional and value is None)
+    ]
+    if wrong:
+        raise UserResolverFailed(
+            log_hint=f"user resolver {label} returned a CurrentUser whose {', '.join(wrong)}; "
+            "its id must be a str (email and name a str or None)"
+        )
+    return user

@@ -16,7 +16,7 @@ from flask import request
 
 from config import JwtResolverSettings
 
-from ..errors import IdentityProviderUnavailable
+from ..errors import IdentityProviderUnavailable, clipped
 from . import CurrentUser, UserResolver, user_from_mapping
 
 log = logging.getLogger("broker.users")
@@ -32,6 +32,14 @@ def bearer_token() -> str | None:
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     return token
+
+
+def _unverified_kid(token: str) -> object:
+    """The ``kid`` the token's header names, for the log line only (it is not trusted)."""
+    try:
+        return jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError:
+        return None
 
 
 def jwt_resolver(settings: JwtResolverSettings) -> UserResolver:
@@ -75,7 +83,12 @@ def jwt_resolver(settings: JwtResolverSettings) -> UserResolver:
                 options={"require": ["exp"], "verify_aud": settings.audience is not None},
             )
         except jwt.PyJWKClientError as error:
-            log.warning("bearer token refused: no usable key in BROKER_JWKS_URL (%s)", error)
+            # PyJWT's message quotes the whole kid, which the caller chose: name it cut short.
+            log.warning(
+                "bearer token refused: no key in BROKER_JWKS_URL for its kid %s (%s)",
+                clipped(_unverified_kid(token)),
+                type(error).__name__,
+            )
             return None
         except jwt.PyJWTError as error:
             # The reason only (expired, bad signature...), never the token.

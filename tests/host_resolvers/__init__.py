@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from app.users import CurrentUser
 
@@ -35,3 +36,19 @@ class Resolvers:
     @staticmethod
     def nested() -> dict[str, str]:
         return {"id": "nested"}
+
+
+def id_not_text() -> CurrentUser:
+    """A host bug the type checker would catch but a plain-Python host may ship: the id is
+    whatever ``request.args['id']`` names (an int, None or bytes here)."""
+    kind = request.args.get("id", "int")
+    value: Any = {"int": 42, "none": None, "bytes": b"ada"}[kind]
+    return CurrentUser(id=value)
+
+
+def careless() -> dict[str, str]:
+    """A resolver with a debug line left in, quoting a configured secret inside a request."""
+    logging.getLogger("broker.host").warning(
+        "resolving with SECRET_KEY=%s", current_app.config["SECRET_KEY"]
+    )
+    return {"id": "ada"}
