@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import request
@@ -35,3 +36,10 @@ class Resolvers:
     @staticmethod
     def nested() -> dict[str, str]:
         return {"id": "nested"}
+
+
+def from_json_header() -> Any:
+    """A host whose user store answers JSON (here: a header, trusted for the test), so ids may
+    hold any Unicode character, lone surrogates included."""
+    raw = request.headers.get("X-Host-User")
+    return None if raw is None else json.loads(raw)
