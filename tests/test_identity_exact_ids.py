@@ -136,3 +136,17 @@ def test_emails_are_identities_and_used_exactly(flavor: dict[str, str]) -> None:
     # Not trimmed into another user's address: an address with a space is not one Mindset takes.
     assert answers == [(200, None), (422, "invalid_identity"), (422, "invalid_identity")]
     assert [call["userEmail"] for call in vendor.calls] == ["ada@example.com"]
+
+
+def test_an_id_equal_to_another_users_derived_id_gets_its_own_identity_and_token() -> None:
+    broker = Broker("session", MINDSET_EXTERNAL_ID_MODE="derive")
+    victim = "auth0|5f2c8e"
+    impostor = derive_external_id(victim)
+
+    victim_answer = broker.token_for(victim)
+    impostor_answer = broker.token_for(impostor)
+
+    assert victim_answer[0] == impostor_answer[0] == 200
+    assert victim_answer[1]["authToken"] != impostor_answer[1]["authToken"]
+    sent = [call["externalId"] for call in broker.vendor.calls]
+    assert sent == [impostor, derive_external_id(impostor)]

@@ -23,6 +23,10 @@ MAX_NAME_LENGTH = 100
 # Readable part of a derived id; the hash after it is what makes the id unique.
 DERIVED_PREFIX_LENGTH = 60
 DERIVED_HASH_LENGTH = 32
+# Every id derive_external_id can produce has this shape (and hex digests are lower case).
+DERIVED_SHAPE = re.compile(
+    rf"[A-Za-z0-9_-]{{0,{DERIVED_PREFIX_LENGTH}}}-[0-9a-f]{{{DERIVED_HASH_LENGTH}}}"
+)
 
 
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
@@ -77,8 +81,15 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:
-    """``user_id`` itself when the vendor accepts it; otherwise derived, or refused."""
-    if EXTERNAL_ID.fullmatch(user_id):
+    """``user_id`` itself when the vendor accepts it; otherwise derived, or refused.
+
+    In derive mode an id that has the shape of a derived id is derived too, so derived ids
+    form a namespace no id passed through can enter: a host user whose id is literally
+    another user's derived id gets an id of their own, not that user's identity. Derived ids
+    are unchanged by this; only ids of that exact shape are no longer sent as they are.
+    Strict mode derives nothing, so it passes such ids through unchanged.
+    """
+    if EXTERNAL_ID.fullmatch(user_id) and not (derive and DERIVED_SHAPE.fullmatch(user_id)):
         return user_id
     if not derive:
         raise InvalidIdentity(
