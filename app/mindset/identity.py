@@ -62,7 +62,16 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
     """
     setting = "MINDSET_LEGACY_EMAIL_DOMAIN"
     if user.email is not None:
-        return checked_email(user.email, setting="MINDSET_API_FLAVOR=legacy")
+        email = checked_email(user.email, setting="MINDSET_API_FLAVOR=legacy")
+        if domain is not None and on_domain(email, domain):
+            # <id>@<domain> names users without an email; a host address there could be one.
+            raise InvalidIdentity(
+                "The signed-in user's email address is on a domain that is reserved for users "
+                "without an email, so it cannot identify them to Mindset.",
+                log_hint=f"user email on {setting}, which is reserved for users without an "
+                f"email; give {setting} a domain no host user has an address on",
+            )
+        return email
     if domain is None:
         raise InvalidIdentity(
             "The signed-in user has no email address, which Mindset's legacy endpoint needs. "
@@ -78,6 +87,11 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
             "shorten the domain or give users an email",
         )
     return address
+
+
+def on_domain(email: str, domain: str) -> bool:
+    """Whether ``email`` is an address on ``domain`` (domains compare case-insensitively)."""
+    return email.rpartition("@")[2].casefold() == domain.casefold()
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:
