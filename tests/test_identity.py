@@ -69,7 +69,8 @@ def test_email_shaped_addresses_are_accepted(email: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "email", [None, "ada", "ada@", "@x.io", "a@b", "a b@x.io", "a" * 95 + "@x.io"]
+    "email",
+    [None, "ada", "ada@", "@x.io", "a@b", "a b@x.io", "a" * 95 + "@x.io", "ada\udc00@x.io"],
 )
 def test_addresses_the_vendor_would_refuse_are_422(email: str | None) -> None:
     with pytest.raises(InvalidIdentity) as raised:

@@ -150,3 +150,28 @@ def test_an_id_equal_to_another_users_derived_id_gets_its_own_identity_and_token
     assert victim_answer[1]["authToken"] != impostor_answer[1]["authToken"]
     sent = [call["externalId"] for call in broker.vendor.calls]
     assert sent == [impostor, derive_external_id(impostor)]
+
+
+def test_emails_with_lone_surrogates_are_refused_never_a_crash() -> None:
+    app = build_app(mindset_settings(MINDSET_IDENTITY="userEmail"))
+    vendor = attach(app, GatedVendor())
+    client = app.test_client()
+    sign_in(client, "ada", email="ada\ud800@example.com")
+    response = client.get("/api/getusertoken")
+    assert (response.status_code, response.get_json()["error"]) == (422, "invalid_identity")
+    assert vendor.calls == []
+
+
+@pytest.mark.parametrize("mode", ["strict", "derive"])
+def test_names_with_lone_surrogates_never_crash_and_stay_apart(mode: str) -> None:
+    broker = Broker("session", MINDSET_EXTERNAL_ID_MODE=mode)
+    tokens = []
+    for name in ("Ada\ud800", "Ada\udc00", "Ada"):
+        client = broker.app.test_client()
+        sign_in(client, "ada", name=name)
+        response = client.get("/api/getusertoken")
+        assert response.status_code == 200
+        tokens.append(response.get_json()["authToken"])
+    # One vendor call per distinct body: a token is only reused for an identical request.
+    assert len(set(tokens)) == 3
+    assert [call["name"] for call in broker.vendor.calls] == ["Ada\ud800", "Ada\udc00", "Ada"]

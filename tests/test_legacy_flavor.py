@@ -140,7 +140,7 @@ def test_legacy_email_is_the_users_own_or_built_on_the_domain(
     assert legacy_email_for(user, domain) == expected
 
 
-@pytest.mark.parametrize("user_id", ["ada lovelace", "a@b", "x" * 65, "y" * 60])
+@pytest.mark.parametrize("user_id", ["ada lovelace", "a@b", "x" * 65, "y" * 60, "ada\ud800"])
 def test_ids_that_cannot_form_an_accepted_address_are_422(user_id: str) -> None:
     domain = "users.an-example-with-a-rather-long-name.com"  # 44, so 60 + 45 > 100
     with pytest.raises(InvalidIdentity, match="MINDSET_LEGACY_EMAIL_DOMAIN"):

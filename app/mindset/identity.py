@@ -79,7 +79,7 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
             log_hint=f"user without an email on the legacy flavor; set {setting}",
         )
     address = f"{user.id}@{domain}"
-    if len(address) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(address):
+    if not is_address(address):
         raise InvalidIdentity(
             f"The signed-in user's id cannot form an address with {setting} that Mindset "
             f"accepts (email-shaped, at most {MAX_EMAIL_LENGTH} characters).",
@@ -128,6 +128,15 @@ def derive_external_id(user_id: str) -> str:
     return f"{readable}-{digest[:DERIVED_HASH_LENGTH]}"
 
 
+def is_address(text: str) -> bool:
+    """Email-shaped, within the vendor's limit, and text UTF-8 can carry (no lone surrogate)."""
+    return (
+        len(text) <= MAX_EMAIL_LENGTH
+        and EMAIL_SHAPE.fullmatch(text) is not None
+        and not any("\ud800" <= char <= "\udfff" for char in text)
+    )
+
+
 def checked_email(email: str | None, *, setting: str) -> str:
     """An email-shaped identifier within the vendor's length limit, or InvalidIdentity."""
     if email is None:
@@ -135,7 +144,7 @@ def checked_email(email: str | None, *, setting: str) -> str:
             f"The signed-in user has no email address, which {setting} requires.",
             log_hint=f"user without an email while {setting} needs one",
         )
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(email):
+    if not is_address(email):
         raise InvalidIdentity(
             "The signed-in user's email address is not one the vendor accepts "
             f"(email-shaped, at most {MAX_EMAIL_LENGTH} characters).",
