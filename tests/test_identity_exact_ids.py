@@ -175,3 +175,16 @@ def test_names_with_lone_surrogates_never_crash_and_stay_apart(mode: str) -> Non
     # One vendor call per distinct body: a token is only reused for an identical request.
     assert len(set(tokens)) == 3
     assert [call["name"] for call in broker.vendor.calls] == ["Ada\ud800", "Ada\udc00", "Ada"]
+
+
+@pytest.mark.parametrize("flavor", [{}, {"MINDSET_API_FLAVOR": "legacy"}])
+def test_an_over_long_email_is_refused_not_dropped(flavor: dict[str, str]) -> None:
+    # Dropped, it would make the user one without an email: another identity on the legacy
+    # flavor (<id>@domain). Over-long values are abuse, refused like an over-long id.
+    app = build_app(mindset_settings(MINDSET_LEGACY_EMAIL_DOMAIN="users.example.com", **flavor))
+    vendor = attach(app, GatedVendor())
+    client = app.test_client()
+    sign_in(client, "ada", email="a" * 2000 + "@example.com")
+    response = client.get("/api/getusertoken")
+    assert (response.status_code, response.get_json()["error"]) == (401, "not_signed_in")
+    assert vendor.calls == []
