@@ -17,9 +17,14 @@ from .users import MAX_FIELD_LENGTH, CurrentUser
 typingmind_cli = AppGroup("typingmind", help="TypingMind externalAuthCode tools.")
 
 
-def _text(value: str | None, option: str) -> str | None:
-    value = (value or "").strip() or None
-    if value is not None and len(value) > MAX_FIELD_LENGTH:
+def _text(value: str | None, option: str, *, identifies: bool = False) -> str | None:
+    """Blank means none. An id or email is kept exactly as typed, as resolvers keep it: trimmed,
+    ``"ada\u00a0"`` would become another user, ``ada``. A name is only displayed: trimmed."""
+    if value is None or not value or value.isspace():
+        return None
+    if not identifies:
+        value = value.strip()
+    if len(value) > MAX_FIELD_LENGTH:
         raise click.BadParameter(f"longer than {MAX_FIELD_LENGTH} characters", param_hint=option)
     return value
 
@@ -37,10 +42,14 @@ def link(user_id: str, email: str | None, name: str | None) -> None:
         raise click.ClickException(
             "TypingMind is not configured: set TYPINGMIND_JWT_SECRET and TYPINGMIND_URL"
         )
-    user_id_text = _text(user_id, "--user-id")
+    user_id_text = _text(user_id, "--user-id", identifies=True)
     if user_id_text is None:
         raise click.BadParameter("must not be empty", param_hint="--user-id")
-    user = CurrentUser(id=user_id_text, email=_text(email, "--email"), name=_text(name, "--name"))
+    user = CurrentUser(
+        id=user_id_text,
+        email=_text(email, "--email", identifies=True),
+        name=_text(name, "--name"),
+    )
     try:
         code = codes.issue(user)
     except TypingMindIdentityError as error:

@@ -49,9 +49,11 @@ def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> st
         request.name or "",
         *request.account_uids,
     ]
-    # JSON keeps field boundaries unambiguous whatever characters the values hold.
-    material = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
-    return hmac.new(secret, material, hashlib.sha256).hexdigest()
+    # JSON keeps field boundaries unambiguous whatever characters the values hold, and
+    # "surrogatepass" encodes a lone surrogate (JSON sessions and claims may carry one)
+    # injectively instead of failing the request.
+    material = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(secret, material.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def jwt_expiry(token: str) -> float | None:

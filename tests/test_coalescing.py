@@ -106,6 +106,30 @@ def test_concurrent_requests_for_different_users_each_call_the_vendor(
     assert outcomes == {"minted": N}
 
 
+def test_concurrent_requests_for_users_differing_only_in_email_never_share_a_call(
+    outcomes: Counter[str],
+) -> None:
+    app = build_app(mindset_settings(MINDSET_IDENTITY="userEmail"))
+    vendor = attach(app, GatedVendor())
+    vendor.make_token = lambda n, body: f"tok-{body['userEmail']}"
+    vendor.hold()
+    emails = [f"user{i}@example.com" for i in range(N)]
+
+    def get_token_as(email: str) -> tuple[int, Any]:
+        client = app.test_client()
+        sign_in(client, "same-id", email=email, name="Ada")
+        response = client.get("/api/getusertoken")
+        return response.status_code, response.get_json()
+
+    futures = concurrently([partial(get_token_as, email) for email in emails])
+    vendor.wait_in_flight(N)
+    vendor.release()
+
+    assert results(futures) == [(200, {"authToken": f"tok-{email}"}) for email in emails]
+    assert sorted(call["userEmail"] for call in vendor.calls) == sorted(emails)
+    assert outcomes == {"minted": N}
+
+
 def test_a_failed_call_is_shared_with_its_waiters_and_never_reused(
     outcomes: Counter[str],
 ) -> None:
@@ -164,6 +188,23 @@ def test_requests_that_differ_in_anything_sent_never_share_a_key(
     secret = b"k" * 32
     assert request_key(secret, PARTS, BASE) == request_key(secret, PARTS, BASE)
     assert request_key(secret, parts, other) != request_key(secret, PARTS, BASE)
+
+
+@pytest.mark.parametrize(
+    ("one", "two"),
+    [
+        (AuthRequest(user_email="ada@x.io"), AuthRequest(user_email="bob@x.io")),
+        (AuthRequest(user_email="ada@x.io"), AuthRequest(user_email="ADA@x.io")),
+        (AuthRequest(user_email="ada@x.io"), AuthRequest(external_id="ada@x.io")),
+        (AuthRequest(user_email="ada@x.io"), AuthRequest(user_email="ada@x.io", name="Ada")),
+        (AuthRequest(user_email="a@x.io"), AuthRequest(user_email="a@x.io", account_uids=("a",))),
+    ],
+)
+def test_email_requests_that_differ_in_anything_sent_never_share_a_key(
+    one: AuthRequest, two: AuthRequest
+) -> None:
+    secret = b"k" * 32
+    assert request_key(secret, PARTS, one) != request_key(secret, PARTS, two)
 
 
 def test_request_keys_depend_on_the_secret() -> None:

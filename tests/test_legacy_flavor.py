@@ -83,6 +83,37 @@ def test_user_without_email_and_no_domain_is_422_naming_the_setting(
     assert "MINDSET_LEGACY_EMAIL_DOMAIN" in broker_logs.joined()
 
 
+@pytest.mark.parametrize(
+    "email", ["u-42@users.example.com", "ada@USERS.Example.com", "U-42@users.example.COM"]
+)
+def test_a_host_email_on_the_reserved_domain_is_422(
+    vendor: Any, broker_logs: LogLines, email: str
+) -> None:
+    # Else this user and the user "u-42" without an email would be one Mindset user.
+    client = legacy_app(MINDSET_LEGACY_EMAIL_DOMAIN="users.example.com")
+    sign_in(client, "bob", email=email)
+    response = client.get("/api/getusertoken")
+    assert response.status_code == 422
+    body = response.get_json()
+    assert body["error"] == "invalid_identity"
+    assert "reserved for users without an email" in body["message"]
+    assert body["retryable"] is False
+    assert "MINDSET_LEGACY_EMAIL_DOMAIN" in broker_logs.joined()
+    assert email not in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    "email", ["u-42@sub.users.example.com", "u-42@users.example.co", "users.example.com@x.io"]
+)
+def test_only_the_reserved_domain_itself_is_refused(email: str) -> None:
+    assert legacy_email_for(CurrentUser("bob", email=email), "users.example.com") == email
+
+
+def test_without_a_domain_no_address_is_reserved() -> None:
+    user = CurrentUser("bob", email="u-42@users.example.com")
+    assert legacy_email_for(user, None) == "u-42@users.example.com"
+
+
 @pytest.mark.parametrize(("status", "code"), [(401, "vendor_rejected"), (403, "vendor_rejected")])
 def test_legacy_key_refusals_are_final_502s(vendor: Any, status: int, code: str) -> None:
     client = legacy_app()
@@ -109,7 +140,7 @@ def test_legacy_email_is_the_users_own_or_built_on_the_domain(
     assert legacy_email_for(user, domain) == expected
 
 
-@pytest.mark.parametrize("user_id", ["ada lovelace", "a@b", "x" * 65, "y" * 60])
+@pytest.mark.parametrize("user_id", ["ada lovelace", "a@b", "x" * 65, "y" * 60, "ada\ud800"])
 def test_ids_that_cannot_form_an_accepted_address_are_422(user_id: str) -> None:
     domain = "users.an-example-with-a-rather-long-name.com"  # 44, so 60 + 45 > 100
     with pytest.raises(InvalidIdentity, match="MINDSET_LEGACY_EMAIL_DOMAIN"):

@@ -124,6 +124,33 @@ def test_a_reused_token_is_never_given_to_another_user() -> None:
 
 
 @pytest.mark.parametrize(
+    "settings",
+    [{"MINDSET_IDENTITY": "userEmail"}, {"MINDSET_API_FLAVOR": "legacy"}],
+    ids=["user-email", "legacy"],
+)
+def test_a_reused_token_is_never_given_to_a_user_with_another_email(
+    settings: dict[str, str],
+) -> None:
+    # The users differ in nothing but the email, which is what identifies them here.
+    app = build_app(mindset_settings(**settings))
+    vendor = attach(app, GatedVendor())
+    vendor.make_token = lambda n, body: jwt_with_exp(time.time() + 3600, body["userEmail"])
+    answers: dict[str, set[str]] = {}
+    for email in ("ada@example.com", "bob@example.com", "ada@example.com", "bob@example.com"):
+        client = app.test_client()
+        sign_in(client, "same-id", email=email, name="Same Name")
+        answers.setdefault(email, set()).add(
+            client.get("/api/getusertoken").get_json()["authToken"]
+        )
+    assert sorted(call["userEmail"] for call in vendor.calls) == [
+        "ada@example.com",
+        "bob@example.com",
+    ]
+    assert answers["ada@example.com"].isdisjoint(answers["bob@example.com"])
+    assert all(len(tokens) == 1 for tokens in answers.values())
+
+
+@pytest.mark.parametrize(
     ("name", "value"),
     [
         ("MINDSET_TOKEN_REUSE_SECONDS", "-1"),

@@ -113,6 +113,19 @@ def test_user_email_identity_sends_only_the_email(vendor: Any) -> None:
     assert client.get("/api/getusertoken").status_code == 200
 
 
+def test_user_email_identity_sends_the_name_and_accounts_too(vendor: Any) -> None:
+    settings = mindset_settings(
+        MINDSET_IDENTITY="userEmail", MINDSET_ACCOUNT_UIDS=f"{ACCOUNT_A},{ACCOUNT_B}"
+    )
+    client = build_app(settings).test_client()
+    sign_in(client, "ada", email="ada@example.com", name="N" * 150)
+    expect_token_call(
+        vendor,
+        {"userEmail": "ada@example.com", "name": "N" * 100, "accountUids": [ACCOUNT_A, ACCOUNT_B]},
+    )
+    assert client.get("/api/getusertoken").status_code == 200
+
+
 def test_user_email_identity_without_email_is_422_naming_the_setting(vendor: Any) -> None:
     client = build_app(mindset_settings(MINDSET_IDENTITY="userEmail")).test_client()
     sign_in(client, "ada")

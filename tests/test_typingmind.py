@@ -264,6 +264,18 @@ def test_cli_link_prints_a_login_url_for_the_user() -> None:
     assert SECRET not in result.output
 
 
+@pytest.mark.parametrize("user_id", ["ada\u00a0", "\u3000ada", "ada\u2028", " ada"])
+def test_cli_link_signs_in_exactly_the_user_named(user_id: str) -> None:
+    # Trimmed, the link would sign in another user: "ada".
+    runner = cli_app().test_cli_runner()
+    result = runner.invoke(
+        args=["typingmind", "link", "--user-id", user_id, "--email", " ada@x.io", "--name", " A "]
+    )
+    assert result.exit_code == 0, result.output
+    code = parse_qs(urlsplit(result.stdout.strip()).query)["externalAuthCode"][0]
+    assert decode(code)["user"] == {"id": user_id, "email": " ada@x.io", "name": "A"}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

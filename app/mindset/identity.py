@@ -23,6 +23,10 @@ MAX_NAME_LENGTH = 100
 # Readable part of a derived id; the hash after it is what makes the id unique.
 DERIVED_PREFIX_LENGTH = 60
 DERIVED_HASH_LENGTH = 32
+# Every id derive_external_id can produce has this shape (and hex digests are lower case).
+DERIVED_SHAPE = re.compile(
+    rf"[A-Za-z0-9_-]{{0,{DERIVED_PREFIX_LENGTH}}}-[0-9a-f]{{{DERIVED_HASH_LENGTH}}}"
+)
 
 
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
@@ -58,7 +62,16 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
     """
     setting = "MINDSET_LEGACY_EMAIL_DOMAIN"
     if user.email is not None:
-        return checked_email(user.email, setting="MINDSET_API_FLAVOR=legacy")
+        email = checked_email(user.email, setting="MINDSET_API_FLAVOR=legacy")
+        if domain is not None and on_domain(email, domain):
+            # <id>@<domain> names users without an email; a host address there could be one.
+            raise InvalidIdentity(
+                "The signed-in user's email address is on a domain that is reserved for users "
+                "without an email, so it cannot identify them to Mindset.",
+                log_hint=f"user email on {setting}, which is reserved for users without an "
+                f"email; give {setting} a domain no host user has an address on",
+            )
+        return email
     if domain is None:
         raise InvalidIdentity(
             "The signed-in user has no email address, which Mindset's legacy endpoint needs. "
@@ -66,7 +79,7 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
             log_hint=f"user without an email on the legacy flavor; set {setting}",
         )
     address = f"{user.id}@{domain}"
-    if len(address) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(address):
+    if not is_address(address):
         raise InvalidIdentity(
             f"The signed-in user's id cannot form an address with {setting} that Mindset "
             f"accepts (email-shaped, at most {MAX_EMAIL_LENGTH} characters).",
@@ -76,9 +89,21 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
     return address
 
 
+def on_domain(email: str, domain: str) -> bool:
+    """Whether ``email`` is an address on ``domain`` (domains compare case-insensitively)."""
+    return email.rpartition("@")[2].casefold() == domain.casefold()
+
+
 def external_id_for(user_id: str, *, derive: bool) -> str:
-    """``user_id`` itself when the vendor accepts it; otherwise derived, or refused."""
-    if EXTERNAL_ID.fullmatch(user_id):
+    """``user_id`` itself when the vendor accepts it; otherwise derived, or refused.
+
+    In derive mode an id that has the shape of a derived id is derived too, so derived ids
+    form a namespace no id passed through can enter: a host user whose id is literally
+    another user's derived id gets an id of their own, not that user's identity. Derived ids
+    are unchanged by this; only ids of that exact shape are no longer sent as they are.
+    Strict mode derives nothing, so it passes such ids through unchanged.
+    """
+    if EXTERNAL_ID.fullmatch(user_id) and not (derive and DERIVED_SHAPE.fullmatch(user_id)):
         return user_id
     if not derive:
         raise InvalidIdentity(
@@ -103,6 +128,15 @@ def derive_external_id(user_id: str) -> str:
     return f"{readable}-{digest[:DERIVED_HASH_LENGTH]}"
 
 
+def is_address(text: str) -> bool:
+    """Email-shaped, within the vendor's limit, and text UTF-8 can carry (no lone surrogate)."""
+    return (
+        len(text) <= MAX_EMAIL_LENGTH
+        and EMAIL_SHAPE.fullmatch(text) is not None
+        and not any("\ud800" <= char <= "\udfff" for char in text)
+    )
+
+
 def checked_email(email: str | None, *, setting: str) -> str:
     """An email-shaped identifier within the vendor's length limit, or InvalidIdentity."""
     if email is None:
@@ -110,7 +144,7 @@ def checked_email(email: str | None, *, setting: str) -> str:
             f"The signed-in user has no email address, which {setting} requires.",
             log_hint=f"user without an email while {setting} needs one",
         )
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL_SHAPE.fullmatch(email):
+    if not is_address(email):
         raise InvalidIdentity(
             "The signed-in user's email address is not one the vendor accepts "
             f"(email-shaped, at most {MAX_EMAIL_LENGTH} characters).",

@@ -33,23 +33,33 @@ def user_from_mapping(
 ) -> CurrentUser | None:
     """Build a user from loosely typed values (a session, claims, a host callable's result).
 
-    An id must be a non-empty string or an integer; anything else means nobody is signed in.
-    Email and name are optional and dropped when they are not short strings.
+    The id and the email identify the user, so they are used exactly as given: never trimmed
+    or case-folded, since ``"ada\u00a0"`` and ``"ada"`` are two users to the host. An id must
+    be a string or an integer (its decimal string); a missing, blank or over-long one means
+    nobody is signed in. A blank email means none; an over-long one is abuse, refused like an
+    over-long id rather than silently dropped (the user would then be identified otherwise).
+    The name is for display only: trimmed, and dropped when blank or over-long.
     """
     raw_id = values.get(id_key)
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
         return None
-    user_id = str(raw_id).strip()
-    if not user_id or len(user_id) > MAX_FIELD_LENGTH:
+    user_id = str(raw_id)
+    if _blank(user_id) or len(user_id) > MAX_FIELD_LENGTH:
         return None
-    return CurrentUser(
-        id=user_id,
-        email=_optional_text(values.get(email_key)),
-        name=_optional_text(values.get(name_key)),
-    )
+    email = values.get(email_key)
+    if not isinstance(email, str) or _blank(email):
+        email = None
+    elif len(email) > MAX_FIELD_LENGTH:
+        return None
+    return CurrentUser(id=user_id, email=email, name=_display_text(values.get(name_key)))
 
 
-def _optional_text(value: Any) -> str | None:
+def _blank(value: str) -> bool:
+    """Empty or only whitespace: no identifier at all, whatever the source's padding habits."""
+    return not value or value.isspace()
+
+
+def _display_text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -52,3 +53,10 @@ def careless() -> dict[str, str]:
         "resolving with SECRET_KEY=%s", current_app.config["SECRET_KEY"]
     )
     return {"id": "ada"}
+
+
+def from_json_header() -> Any:
+    """A host whose user store answers JSON (here: a header, trusted for the test), so ids may
+    hold any Unicode character, lone surrogates included."""
+    raw = request.headers.get("X-Host-User")
+    return None if raw is None else json.loads(raw)
