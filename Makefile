@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve test lint typecheck bandit system-packages unit bench soak clean help
+.PHONY: run serve test lint typecheck bandit system-packages unit mutation bench soak clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
 	@echo "make test   - lint, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
+	@echo "make mutation - mutation testing of the security-critical modules (about 20 min)"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
 
 $(BIN)/python:
@@ -55,6 +56,13 @@ unit: $(VENV)/.dev system-packages
 
 test: lint typecheck bandit unit
 
+# Mutates the security-critical modules ([tool.mutmut] in pyproject.toml) and runs their fast
+# tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the
+# verdicts, and only changed functions are tested again.
+mutation: $(VENV)/.dev
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_report.py
+
 SOAK_SECONDS ?= 60
 soak: $(VENV)/.dev
 	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
@@ -66,4 +74,4 @@ bench: $(VENV)/.dev
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts mutants

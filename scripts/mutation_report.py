@@ -1,0 +1,56 @@
+"""Summarise a ``mutmut run``: the score of each security-critical module, and its survivors.
+
+mutmut keeps each mutant's verdict in ``mutants/<path>.meta`` (the test run's exit code by
+mutant name). This prints one row per module (killed / checked, the score) and every
+survivor's name, so ``mutmut show <name>`` explains it. The exit status is 1 when any mutant
+survived or was not checked, so ``make mutation`` fails until each one is killed by a test
+or marked ``# pragma: no mutate`` with the reason beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+# mutmut's exit-code meanings (mutmut.stats.status_by_exit_code): 1 and 3 are kills; a timeout
+# also means the mutant changed behaviour (it hung where the original answered).
+KILLED = {1, 3, 24, -24, 36, 152, 255}
+SURVIVED = 0
+
+
+def main(root: Path = Path("mutants")) -> int:
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    survivors: list[str] = []
+    for meta in sorted(root.rglob("*.py.meta")):
+        module = meta.relative_to(root).as_posix().removesuffix(".meta")
+        verdicts = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in verdicts.items():
+            row = counts[module]
+            row["total"] += 1
+            if code in KILLED:
+                row["killed"] += 1
+            elif code == SURVIVED:
+                row["survived"] += 1
+                survivors.append(name)
+            else:
+                row["other"] += 1
+                survivors.append(f"{name} (mutmut exit code {code})")
+    if not counts:
+        print("no mutmut results under mutants/: run `mutmut run` first", file=sys.stderr)
+        return 2
+    print(f"{'module':40} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
+    for module, row in counts.items():
+        checked = row["killed"] + row["survived"]
+        score = 100 * row["killed"] / checked if checked else 100.0
+        print(
+            f"{module:40} {row['killed']:>7} {row['survived']:>9} {row['other']:>6} {score:>6.1f}%"
+        )
+    for name in survivors:
+        print(f"not killed: {name}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
