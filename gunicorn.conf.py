@@ -22,6 +22,8 @@ import sys
 import tempfile
 
 from config import read_environment
+from serving import WORKER_CLASSES
+from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 
 # The server's own settings may come from the dotenv file too, like the broker's; the shell wins.
 _settings = read_environment()
@@ -37,7 +39,11 @@ os.environ["BROKER_ENV"] = "production"
 
 bind = _setting("BROKER_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
 workers = int(_setting("BROKER_WORKERS", str(multiprocessing.cpu_count())))
-worker_class = _setting("BROKER_WORKER_CLASS", "gevent")
+# gevent and gthread run as the broker's own subclasses (serving/): they bound the time to read a
+# request's headers, keep accepting while slow clients hold connections, and refuse bad
+# requests in the broker's JSON shape. Any other gunicorn worker class is used as it is.
+_worker_model = _setting("BROKER_WORKER_CLASS", "gevent")
+worker_class = WORKER_CLASSES.get(_worker_model, _worker_model)
 # Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
 threads = int(_setting("BROKER_THREADS", "64"))
 # Open client connections per worker, kept-alive idle ones included (gthread and gevent).
@@ -47,6 +53,15 @@ timeout = 30
 graceful_timeout = 20
 # Behind a load balancer, keep its connections open between requests.
 keepalive = int(_setting("BROKER_KEEPALIVE", "75"))
+# A request's line and headers must be complete this many seconds after the connection opens
+# (first request) or after the request's first byte (kept-alive connection); the workers read
+# it from the environment, which they inherit.
+try:
+    os.environ["BROKER_HEADER_TIMEOUT"] = str(
+        parse_header_timeout(_setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT)))
+    )
+except ValueError as error:
+    sys.exit(f"broker configuration error: {error}")
 # The broker logs one JSON line per request itself; gunicorn's access log would repeat it.
 accesslog = None
 errorlog = "-"

@@ -1,0 +1,187 @@
+"""gunicorn's gevent worker with a header deadline, shedding of waiting connections, JSON refusals.
+
+Each connection runs in its own greenlet, reading through :class:`DeadlineSocket`, which
+bounds every wait for request bytes by the current phase's deadline:
+
+- ``new``: a fresh connection's first request must be complete BROKER_HEADER_TIMEOUT after
+  the connection opened (no byte by then: closed silently);
+- ``idle``: between requests a kept-alive connection may wait BROKER_KEEPALIVE for the next
+  request's first byte (then closed silently, as load balancers expect);
+- ``headers``: from that first byte, BROKER_HEADER_TIMEOUT to complete the headers (then 408);
+- ``request``: the app has the request; the server adds no deadline (the broker's own
+  BROKER_DEADLINE bounds its work).
+
+gunicorn's gevent pool stops accepting when ``worker_connections`` greenlets exist; here a full
+pool instead closes the connection that has waited longest in a waiting phase, and accepting
+resumes as soon as its greenlet ends.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from functools import partial
+from typing import Any
+
+import gevent
+from gevent.local import local
+from gevent.pool import Pool
+from gevent.server import StreamServer
+from gunicorn import util
+from gunicorn.sock import ssl_context
+from gunicorn.workers import ggevent
+
+from .deadlines import REFUSAL_LINGER, header_timeout
+from .refusals import HeaderTimeout, refuse
+
+WAITING_PHASES = ("new", "idle", "headers")
+
+
+class DeadlineSocket:
+    """A client socket whose reads give up at the current phase's deadline."""
+
+    def __init__(self, sock: Any, header_seconds: float) -> None:
+        self.sock = sock
+        self.header_seconds = header_seconds
+        self.phase = "new"
+        self.deadline = time.monotonic() + header_seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+    def wait_for_next_request(self, keepalive: float) -> None:
+        self.phase = "idle"
+        self.deadline = time.monotonic() + keepalive
+
+    def recv(self, size: int) -> bytes:
+        if self.phase == "request":
+            return bytes(self.sock.recv(size))
+        timer = gevent.Timeout(max(0.0, self.deadline - time.monotonic()))
+        timer.start()
+        try:
+            data = bytes(self.sock.recv(size))
+        except gevent.Timeout as expired:
+            if expired is not timer:
+                raise
+            if self.phase == "headers":
+                raise HeaderTimeout from None
+            return b""  # nothing of a request arrived: close without an answer
+        except OSError:
+            if self.phase == "shed":
+                return b""  # gevent cancels the read of a socket shut down under it
+            raise
+        finally:
+            timer.close()
+        if data and self.phase == "idle":
+            self.deadline = time.monotonic() + self.header_seconds
+        if data and self.phase != "headers":
+            self.phase = "headers"
+        return data
+
+    def shed(self) -> None:
+        """Make the blocked read see end-of-file, so the greenlet closes the connection."""
+        self.phase = "shed"
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+
+
+class SheddingPool(Pool):  # type: ignore[misc]
+    """A pool that, when full, frees a slot by shedding the longest-waiting connection."""
+
+    def __init__(self, size: int, shed_one: Callable[[], None]) -> None:
+        super().__init__(size)
+        self._shed_one = shed_one
+
+    def full(self) -> bool:
+        if not super().full():
+            return False
+        # The server stops accepting until a greenlet ends; the shed one ends at once.
+        self._shed_one()
+        return True
+
+
+class GeventWorker(ggevent.GeventWorker):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_seconds = header_timeout()
+        # Connections in a waiting phase, longest-waiting first.
+        self.waiting: OrderedDict[DeadlineSocket, None] = OrderedDict()
+        self.current = local()
+
+    def shed_one(self) -> None:
+        if self.waiting:
+            oldest, _ = self.waiting.popitem(last=False)
+            oldest.shed()
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        client.setblocking(1)
+        conn = DeadlineSocket(client, self.header_seconds)
+        self.current.conn = conn
+        self.waiting[conn] = None
+        try:
+            super(ggevent.GeventWorker, self).handle(listener, conn, addr)
+        finally:
+            self.waiting.pop(conn, None)
+
+    @contextmanager
+    def _next_request(self) -> Iterator[None]:
+        conn: DeadlineSocket = self.current.conn
+        if conn.phase != "new":
+            conn.wait_for_next_request(self.cfg.keepalive)
+            self.waiting[conn] = None
+        yield
+
+    def timeout_ctx(self) -> Any:
+        """Wraps the wait for each request on a kept-alive connection (base_async.handle)."""
+        return self._next_request()
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        sock.phase = "request"
+        self.waiting.pop(sock, None)
+        return super().handle_request(listener_name, req, sock, addr)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        raw = getattr(client, "sock", client)
+        if isinstance(exc, (gevent.GreenletExit, SystemExit)):
+            # The worker is stopping and ended this connection: nothing to answer.
+            util.close(raw)
+            return
+        refuse(raw, exc)
+        util.close_graceful(raw, timeout=REFUSAL_LINGER)
+
+    def run(self) -> None:
+        """gunicorn's GeventWorker.run, with the shedding pool (its own pool is not pluggable)."""
+        ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+        servers = []
+        for listener in self.sockets:
+            listener.setblocking(1)
+            pool = SheddingPool(self.worker_connections, self.shed_one)
+            server = StreamServer(
+                listener, handle=partial(self.handle, listener), spawn=pool, **ssl_args
+            )
+            if self.cfg.workers > 1:
+                server.max_accept = 1
+            server.start()
+            servers.append(server)
+
+        while self.alive:
+            self.notify()
+            gevent.sleep(1.0)
+
+        for server in servers:
+            server.close()
+        # Waiting connections carry no request: close them now rather than at their deadline.
+        while self.waiting:
+            self.shed_one()
+        started = time.time()
+        while time.time() - started <= self.cfg.graceful_timeout:
+            if all(server.pool.free_count() == server.pool.size for server in servers):
+                return
+            self.notify()
+            gevent.sleep(1.0)
+        self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+        for server in servers:
+            server.stop(timeout=1)

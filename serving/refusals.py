@@ -1,0 +1,130 @@
+"""The server's own answers, for requests the broker never sees, in the broker's JSON shape.
+
+The body has the four keys of ``app.errors.error_response`` (error, message, request_id,
+retryable), built here without Flask since these answers are written by the server before any
+app code runs. The request id is fresh and logged with the refusal, so a client's report
+still leads to the log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import uuid
+from typing import Any
+
+from gunicorn.http import errors as http_errors
+
+log = logging.getLogger("broker.server")
+
+
+class HeaderTimeout(Exception):
+    """A request's line and headers did not all arrive within BROKER_HEADER_TIMEOUT."""
+
+
+# status, reason, code (as the app names Werkzeug's errors), message
+_INTERNAL = (500, "Internal Server Error", "internal_error", "The broker failed unexpectedly.")
+_REQUEST_TIMEOUT = (
+    408,
+    "Request Timeout",
+    "request_timeout",
+    "The request's headers did not arrive in time; send the whole request at once.",
+)
+_BAD_REQUEST = (
+    400,
+    "Bad Request",
+    "bad_request",
+    "The request is not valid HTTP/1.1 (request line, header or body framing).",
+)
+_REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
+    (HeaderTimeout, _REQUEST_TIMEOUT),
+    (
+        http_errors.LimitRequestLine,
+        (414, "URI Too Long", "request_uri_too_large", "The request line is too long."),
+    ),
+    (
+        http_errors.LimitRequestHeaders,
+        (
+            431,
+            "Request Header Fields Too Large",
+            "request_header_fields_too_large",
+            "The request has too many headers, or a header that is too large.",
+        ),
+    ),
+    (
+        http_errors.ExpectationFailed,
+        (417, "Expectation Failed", "expectation_failed", "Only 'Expect: 100-continue' works."),
+    ),
+    (
+        http_errors.UnsupportedTransferCoding,
+        (501, "Not Implemented", "not_implemented", "This Transfer-Encoding is not supported."),
+    ),
+    # A server setting gunicorn cannot honour is the operator's problem, not the client's.
+    (http_errors.ConfigurationProblem, _INTERNAL),
+    (http_errors.ParseException, _BAD_REQUEST),
+    (ssl.SSLError, _BAD_REQUEST),
+)
+
+
+def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
+    """What the server answers for ``error``; anything unknown is the server's own fault."""
+    for kind, answer in _REFUSALS:
+        if isinstance(error, kind):
+            return answer
+    return _INTERNAL
+
+
+def refusal_bytes(status: int, reason: str, code: str, message: str, request_id: str) -> bytes:
+    body = json.dumps(
+        {"error": code, "message": message, "request_id": request_id, "retryable": False}
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\n"
+        "Connection: close\r\n"
+        "Content-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Cache-Control: no-store\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        f"X-Request-ID: {request_id}\r\n"
+        "\r\n"
+    )
+    return head.encode("latin-1") + body
+
+
+def refuse(client: Any, error: BaseException) -> None:
+    """Log the refusal and answer it; the caller closes the connection.
+
+    Only the error's type is logged: gunicorn's message would quote the client's request line,
+    whose query string may carry a credential.
+    """
+    status, reason, code, message = refusal_for(error)
+    request_id = uuid.uuid4().hex
+    if status == 500:
+        log.error(
+            "server error %s before the app answered",
+            type(error).__name__,
+            exc_info=error,
+            extra={"request_id": request_id, "status": status, "error_code": code},
+        )
+    else:
+        log.info(
+            "refused %s: %s",
+            code,
+            type(error).__name__,
+            extra={"request_id": request_id, "status": status, "error_code": code},
+        )
+    try:
+        # A client that stops reading must not hold the worker: one non-blocking attempt.
+        client.setblocking(False)
+        client.send(refusal_bytes(status, reason, code, message, request_id))
+    except (OSError, ValueError):
+        log.debug("could not send the %s refusal", status)
+
+
+def close_quietly(client: socket.socket) -> None:
+    try:
+        client.close()
+    except OSError:
+        log.debug("closing a refused connection failed")

@@ -1,0 +1,161 @@
+"""A bounded slowloris against the production server on loopback, for both worker classes.
+
+One worker, as many slow connections as its BROKER_WORKER_CONNECTIONS, each sending a header
+line every second and never finishing: the broker keeps answering others within 2 s, and the
+server closes every slow connection by the header timeout. Everything stops by itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from serving.deadlines import parse_header_timeout
+
+from . import fake_secrets
+from .broker_server import BrokerServer, session_cookie
+from .raw_http import address, parse
+from .standin_process import StandinProcess
+
+pytestmark = pytest.mark.network
+
+SLOW_CONNECTIONS = 1000
+HEADER_TIMEOUT = 4.0
+HELD_FOR = 6.0  # the probes run while the slow connections are held
+ANSWER_WITHIN = 2.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enough_file_descriptors() -> None:
+    """The test and the server (which inherits the limit) each hold every slow connection."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4 * SLOW_CONNECTIONS
+    if soft < wanted:
+        assert hard == resource.RLIM_INFINITY or hard >= wanted, f"ulimit -Hn is {hard}"
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandinProcess]:
+    with StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor:
+        yield vendor
+
+
+class Slowloris:
+    """Connections that send a request line, then one more header line every second."""
+
+    def __init__(self, url: str, count: int) -> None:
+        self.sockets = [socket.create_connection(address(url)) for _ in range(count)]
+        self.opened = time.monotonic()
+        self.stop = threading.Event()
+        for sock in self.sockets:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: broker\r\n")
+        self.dripper = threading.Thread(target=self._drip, daemon=True)
+        self.dripper.start()
+
+    def _drip(self) -> None:
+        line = 0
+        while not self.stop.wait(1.0):
+            line += 1
+            for sock in self.sockets:
+                # A send fails once the server closed the connection: what the test waits for.
+                with contextlib.suppress(OSError):
+                    sock.send(f"X-Slow-{line}: x\r\n".encode())
+
+    def wait_for_server_to_close_all(self, timeout: float) -> list[bytes]:
+        """What each connection received before the server closed it."""
+        received = dict.fromkeys(self.sockets, b"")
+        selector = selectors.DefaultSelector()
+        for sock in self.sockets:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ, sock)
+        deadline = time.monotonic() + timeout
+        open_ones = len(self.sockets)
+        while open_ones and time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.5):
+                peer: socket.socket = key.data
+                try:
+                    chunk = peer.recv(65536)
+                except ConnectionResetError:
+                    chunk = b""
+                if chunk:
+                    received[peer] += chunk
+                else:
+                    selector.unregister(peer)
+                    open_ones -= 1
+        selector.close()
+        assert open_ones == 0, f"{open_ones} slow connections still open after {timeout} s"
+        return list(received.values())
+
+    def close(self) -> None:
+        self.stop.set()
+        self.dripper.join(5)
+        for sock in self.sockets:
+            sock.close()
+
+
+def probe(url: str, cookie: str) -> None:
+    started = time.monotonic()
+    health = requests.get(f"{url}/healthz", timeout=ANSWER_WITHIN)
+    token = requests.get(
+        f"{url}/api/getusertoken", headers={"Cookie": f"session={cookie}"}, timeout=ANSWER_WITHIN
+    )
+    assert health.status_code == 200
+    assert token.status_code == 200, token.text
+    assert token.json()["authToken"]
+    assert time.monotonic() - started < 2 * ANSWER_WITHIN
+
+
+@pytest.mark.parametrize("worker_class", ["gevent", "gthread"])
+def test_slow_clients_do_not_stop_the_broker(
+    worker_class: str, standin: StandinProcess, tmp_path: Path
+) -> None:
+    env = {
+        "SECRET_KEY": fake_secrets.SECRET_KEY,
+        "MINDSET_API_HOST": standin.url,
+        "MINDSET_API_KEY": fake_secrets.API_KEY,
+        "MINDSET_APP_UID": fake_secrets.APP_UID,
+        "BROKER_RATE_LIMIT": "100000/minute",
+        "BROKER_RATE_LIMIT_PER_IP": "100000/minute",
+        "BROKER_WORKER_CLASS": worker_class,
+        "BROKER_WORKER_CONNECTIONS": str(SLOW_CONNECTIONS),
+        "BROKER_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+    }
+    cookie = session_cookie({"user_id": "ada"})
+    with BrokerServer(env, tmp_path, workers=1) as server:
+        slow = Slowloris(server.url, SLOW_CONNECTIONS)
+        try:
+            while time.monotonic() - slow.opened < HELD_FOR:
+                probe(server.url, cookie)
+                time.sleep(0.25)
+            # gthread looks at its deadlines once a second; allow for a busy machine too.
+            received = slow.wait_for_server_to_close_all(
+                HEADER_TIMEOUT + 3 - (time.monotonic() - slow.opened)
+            )
+        finally:
+            slow.close()
+        answers = [parse(data) for data in received if data]
+        # Those still waiting at the deadline were told why (others were shed for the probes).
+        assert answers
+        assert {answer.status for answer in answers} == {408}
+        assert {answer.json()["error"] for answer in answers} == {"request_timeout"}
+        probe(server.url, cookie)
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("ten", "a number of seconds"), ("0", "more than 0"), ("301", "at most 300")],
+)
+def test_header_timeout_setting_is_checked(raw: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_header_timeout(raw)
+    assert parse_header_timeout("2.5") == 2.5
