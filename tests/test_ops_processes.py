@@ -86,6 +86,9 @@ def test_metrics_sum_token_requests_across_gunicorn_workers(
         "BROKER_DEMO_LOGIN": "1",
         "BROKER_METRICS_TOKEN": METRICS_TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        # Counting, not limiting, is under test: one worker may serve every request until the
+        # kernel hands a connection to the other, more than the default per-user budget.
+        "BROKER_RATE_LIMIT": "100000/minute",
     }
     with BrokerServer(settings, tmp_path, workers=2) as broker:
         login = requests.post(
