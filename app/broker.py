@@ -22,6 +22,7 @@ from config import (
     Settings,
     UserResolverSettings,
     load_settings,
+    plaintext_vendor_host,
 )
 
 from . import redaction, telemetry
@@ -209,6 +210,12 @@ def _log_startup(broker: Broker) -> None:
         log.warning(
             "SECRET_KEY is not set: using a random one, so sessions end at restart and are "
             "not shared with the host app or other instances; set SECRET_KEY"
+        )
+    if plaintext_vendor_host(settings):
+        log.warning(
+            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the Mindset API key, users' identities and "
+            "their tokens travel to MINDSET_API_HOST over plain http, readable and alterable "
+            "by anyone on the path; use https:// unless that path is private and protected"
         )
     users = settings.users
     if broker.resolver_name == RESOLVER_HEADERS and not users.headers.trusted_proxies:
