@@ -163,15 +163,18 @@ def test_no_proxy_hosts_bypass_the_proxy(monkeypatch: pytest.MonkeyPatch) -> Non
 # --- What leaves the broker, and only once ---------------------------------------------------
 
 
-def test_a_redirect_is_refused_with_its_status_and_only_its_host_named(vendor: Any) -> None:
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
+def test_a_redirect_is_refused_with_its_status_and_only_its_host_named(
+    vendor: Any, status: int
+) -> None:
     vendor.post(
         SDK3_URL,
-        status=307,
+        status=status,
         headers={"Location": "https://elsewhere.example/steal/path?session=abc123"},
     )
     with pytest.raises(MindsetBadResponse) as raised:
         make_client().authenticate(AuthRequest(external_id="ada"))
-    assert raised.value.status == 307
+    assert raised.value.status == status
     message = str(raised.value)
     assert "elsewhere.example" in message
     assert "/steal" not in message
@@ -262,3 +265,26 @@ def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: b
     # (app/mindset/retries.py), never the HTTP library's.
     assert server.connections == 1
     assert len(server.requests) == (0 if reset_at_once else 1)
+
+
+def test_a_connection_attempt_is_not_repeated_by_the_http_library() -> None:
+    # A listener whose one-slot accept queue is full: the next connection is never accepted.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())
+    try:
+        client = MindsetClient(
+            f"http://127.0.0.1:{listener.getsockname()[1]}",
+            fake_secrets.API_KEY,
+            fake_secrets.APP_UID,
+            connect_timeout=0.5,
+        )
+        started = time.monotonic()
+        with pytest.raises(MindsetTimeout) as raised:
+            client.authenticate(AuthRequest(external_id="ada"), deadline=started + 5)
+        took = time.monotonic() - started
+    finally:
+        filler.close()
+        listener.close()
+    assert raised.value.phase == "connect"
+    # One connect timeout, not two or more: urllib3 would retry a connection on its own.
+    assert took < 0.95
