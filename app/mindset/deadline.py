@@ -10,8 +10,9 @@ or body a byte at a time passes every one of them. Two mechanisms, one per worke
   attempt that owns it. The blocked read returns at once, whatever it was reading (TLS
   handshake, headers or body), and the attempt reports that its deadline fired.
 
-Per call the watchdog costs a heap push and two short lock holds, no thread and no timer: see
-``bench/RESULTS.md``. A deadline is honoured within :data:`TICK` of its instant.
+Per call the watchdog costs a heap push and two short lock holds, no thread and no timer
+(about 3 us measured, against some 350-400 us of client CPU per token). A deadline is
+honoured within :data:`TICK` of its instant.
 """
 
 from __future__ import annotations
