@@ -109,6 +109,8 @@ class MindsetSettings:
     flavor: str = FLAVOR_SDK3
     # For the legacy flavor: users without an email are sent as <user id>@<this domain>.
     legacy_email_domain: str | None = None
+    # Production accepts a plain-http MINDSET_API_HOST off loopback only with this opt-out.
+    allow_plaintext_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -402,7 +404,13 @@ def _vendor_section(reader: _Reader) -> object:
 
 def _api_host_section(reader: _Reader) -> object:
     host = reader.text("MINDSET_API_HOST")
-    return None if host is None else parse_api_host(host)
+    if host is None:
+        return None
+    return parse_api_host(
+        host,
+        production=_production(reader),
+        allow_plaintext=reader.flag("MINDSET_ALLOW_PLAINTEXT_HOST", default=False),
+    )
 
 
 # Each builds one section of Settings from a reader and raises ConfigError when it cannot.
@@ -604,11 +612,14 @@ def _mindset(reader: _Reader) -> MindsetSettings | None:
         raise _partly("MINDSET_APP_UID", "your Mindset app's uid")
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", app_uid):
         raise ConfigError("MINDSET_APP_UID may hold only letters, digits, '_' and '-'")
+    knobs = _mindset_knobs(reader)
     return MindsetSettings(
-        base_url=parse_api_host(host),
+        base_url=parse_api_host(
+            host, production=_production(reader), allow_plaintext=knobs["allow_plaintext_host"]
+        ),
         api_key=key,
         app_uid=app_uid,
-        **_mindset_knobs(reader),
+        **knobs,
     )
 
 
@@ -645,6 +656,7 @@ def _mindset_knobs(reader: _Reader) -> dict[str, Any]:
         ),
         "flavor": reader.choice("MINDSET_API_FLAVOR", (FLAVOR_SDK3, FLAVOR_LEGACY), FLAVOR_SDK3),
         "legacy_email_domain": parse_email_domain(reader.text("MINDSET_LEGACY_EMAIL_DOMAIN")),
+        "allow_plaintext_host": reader.flag("MINDSET_ALLOW_PLAINTEXT_HOST", default=False),
     }
 
 
@@ -841,11 +853,13 @@ def _check_jwks_url(value: str) -> None:
     )
 
 
-def parse_api_host(value: str) -> str:
+def parse_api_host(value: str, *, production: bool = False, allow_plaintext: bool = False) -> str:
     """Turn ``MINDSET_API_HOST`` into a base URL without a trailing slash.
 
     A bare host means HTTPS, as the vendor serves it; a full URL with a scheme is used as is,
-    so tests and staging can point at ``http://127.0.0.1:9911``.
+    so tests and staging can point at ``http://127.0.0.1:9911``. Every call carries the API
+    key and a user's identity, and its answer is a credential: in production plain http is
+    refused off loopback, unless the operator opts out with ``MINDSET_ALLOW_PLAINTEXT_HOST``.
     """
     if "://" not in value:
         if not _BARE_HOST.match(value):
@@ -860,7 +874,31 @@ def parse_api_host(value: str) -> str:
             "MINDSET_API_HOST is malformed: use http:// or https:// with a host, "
             "and no credentials, query or fragment"
         )
+    if production and not allow_plaintext and is_plaintext_remote(value):
+        raise ConfigError(
+            "MINDSET_API_HOST uses plain http:// to a host that is not loopback: in production "
+            "the API key and every token would cross the network readable and alterable; use "
+            "https:// (or the bare host), or set MINDSET_ALLOW_PLAINTEXT_HOST=1 if the path to "
+            "that host is private and protected"
+        )
     return value.rstrip("/")
+
+
+def plaintext_vendor_host(settings: Settings) -> bool:
+    """Whether production talks to Mindset over plain http off loopback (by the opt-out)."""
+    mindset = settings.mindset
+    return (
+        settings.is_production
+        and not settings.sandbox
+        and mindset is not None
+        and is_plaintext_remote(mindset.base_url)
+    )
+
+
+def is_plaintext_remote(url: str) -> bool:
+    """Whether ``url`` is plain http to a host other than loopback (127.0.0.0/8, ::1, localhost)."""
+    parts = urlsplit(url)
+    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
 
 
 def _http_url(value: str) -> SplitResult | None:

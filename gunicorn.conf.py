@@ -6,8 +6,8 @@ kept-alive vendor pool (MINDSET_POOL_SIZE, 256) sized to match. Measured on the 
 development machine (``bench/RESULTS.md``, ``latency`` scenario): sync answers nothing once
 256 clients wait on a 100 ms vendor; gthread spends 5-7 ms of CPU per request (threads
 contending for the GIL) against about 4 ms for gevent, which serves twice the requests.
-gevent also lets the broker bound a whole vendor attempt, headers included, by its deadline
-(``BROKER_DEADLINE``). ``BROKER_WORKER_CLASS=gthread`` remains supported.
+``BROKER_WORKER_CLASS=gthread`` remains supported: in both, a whole vendor attempt, headers
+included, is cut off at its deadline (``BROKER_DEADLINE``; ``app/mindset/deadline.py``).
 
 Every value can be overridden from the environment without editing this file.
 """

@@ -23,6 +23,7 @@ from config import (
     Settings,
     UserResolverSettings,
     load_settings,
+    plaintext_vendor_host,
 )
 
 from . import redaction, telemetry
@@ -229,6 +230,12 @@ def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
         log.warning(
             "BROKER_ALLOWED_HOSTS is not set in production: the broker answers for any Host "
             "header; list the names it is served under, e.g. broker.example.com"
+        )
+    if plaintext_vendor_host(settings):
+        log.warning(
+            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the Mindset API key, users' identities and "
+            "their tokens travel to MINDSET_API_HOST over plain http, readable and alterable "
+            "by anyone on the path; use https:// unless that path is private and protected"
         )
     users = settings.users
     if broker.resolver_name == RESOLVER_HEADERS and not users.headers.trusted_proxies:

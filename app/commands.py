@@ -22,7 +22,7 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 
-from config import Settings, find_problems
+from config import Settings, find_problems, plaintext_vendor_host
 
 from .broker import EXTENSION, Broker
 from .errors import BrokerError, FlowNotConfigured, broker_error_response, unexpected_error_response
@@ -184,6 +184,11 @@ def warnings_for(settings: Settings) -> list[str]:
         found.append(
             "BROKER_ALLOWED_HOSTS is not set: any Host header is taken; list the names the "
             "broker is served under"
+        )
+    if plaintext_vendor_host(settings):
+        found.append(
+            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the API key and tokens travel to "
+            "MINDSET_API_HOST over plain http; use https:// unless the path is private"
         )
     if settings.is_production and settings.ops.metrics_token is None:
         found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")

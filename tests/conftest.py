@@ -18,7 +18,8 @@ from app.logs import JsonFormatter
 
 from . import fake_secrets
 
-MINDSET_BASE = "http://mindset.test"
+# https: production refuses a plain-http vendor host off loopback.
+MINDSET_BASE = "https://mindset.test"
 AUTH_URL = f"{MINDSET_BASE}/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
 
 # Every secret-looking value configured anywhere in the run; tests may add theirs.

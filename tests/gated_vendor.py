@@ -21,6 +21,8 @@ from requests.adapters import BaseAdapter
 
 from app.broker import current_broker
 
+from .conftest import MINDSET_BASE
+
 # Every wait in a test is bounded by this; a test waiting longer has failed.
 WAIT = 10.0
 
@@ -92,7 +94,7 @@ def attach(app: Flask, vendor: GatedVendor) -> GatedVendor:
     with app.app_context():
         tokens = current_broker().mindset
         assert tokens is not None
-        tokens.client.session.mount("http://mindset.test", vendor)
+        tokens.client.session.mount(MINDSET_BASE, vendor)
     return vendor
 
 

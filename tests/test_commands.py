@@ -12,7 +12,7 @@ import pytest
 import responses
 from flask import Flask
 
-from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested
+from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested, unconfigured_app
 from config import find_problems
 
 from . import fake_secrets
@@ -217,3 +217,29 @@ def test_only_config_check_loads_with_an_invalid_configuration(
     argv: list[str], expected: bool
 ) -> None:
     assert config_check_requested(argv) is expected
+
+
+def test_config_check_fails_on_a_plain_http_vendor_host_in_production() -> None:
+    settings = mindset_settings(BROKER_ENV="production", MINDSET_API_HOST="http://acme.example")
+    result = unconfigured_app(settings).test_cli_runner().invoke(args=["config", "check"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == EXIT_FAILED
+    assert report["ok"] is False
+    assert any("MINDSET_API_HOST uses plain http" in problem for problem in report["problems"])
+
+
+def test_config_check_and_start_up_warn_when_plain_http_is_allowed(
+    broker_logs: list[str],
+) -> None:
+    app = build_app(
+        mindset_settings(
+            BROKER_ENV="production",
+            MINDSET_API_HOST="http://acme.example",
+            MINDSET_ALLOW_PLAINTEXT_HOST="1",
+        )
+    )
+    assert "MINDSET_ALLOW_PLAINTEXT_HOST is on" in " ".join(broker_logs)
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    report = json.loads(result.stdout)
+    assert report["problems"] == []
+    assert any("MINDSET_ALLOW_PLAINTEXT_HOST is on" in warning for warning in report["warnings"])

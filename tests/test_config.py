@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import create_app
-from config import ConfigError, load_settings, parse_account_uids, parse_api_host
+from config import ConfigError, find_problems, load_settings, parse_account_uids, parse_api_host
 
 from . import fake_secrets
 from .conftest import mindset_settings
@@ -155,3 +155,66 @@ def test_account_uids_accept_exactly_what_the_vendor_accepts(uids: list[str]) ->
     else:
         with pytest.raises(ConfigError, match="MINDSET_ACCOUNT_UIDS"):
             parse_account_uids(joined)
+
+
+# --- MINDSET_API_HOST in production: https, or plain http on loopback only ------------------
+
+PLAINTEXT_REMOTE = "http://acme.api.mindset.ai"
+
+
+def production_settings(**extra: str) -> dict[str, str]:
+    return mindset_settings(BROKER_ENV="production", **extra)
+
+
+def test_production_refuses_a_plain_http_vendor_host_off_loopback() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(production_settings(MINDSET_API_HOST=PLAINTEXT_REMOTE))
+    message = str(raised.value)
+    assert message.startswith("MINDSET_API_HOST uses plain http://")
+    assert "https://" in message
+    assert "MINDSET_ALLOW_PLAINTEXT_HOST=1" in message
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://127.0.0.1:9911",
+        "http://127.8.9.10:9911",
+        "http://[::1]:9911",
+        "http://localhost:9911",
+        "https://acme.api.mindset.ai",
+        "acme.api.mindset.ai",
+    ],
+)
+def test_production_accepts_https_and_plain_http_on_loopback(host: str) -> None:
+    settings = load_settings(production_settings(MINDSET_API_HOST=host))
+    assert settings.mindset is not None
+    assert settings.mindset.allow_plaintext_host is False
+
+
+@pytest.mark.parametrize(
+    "host", ["http://10.0.0.7:9911", "http://[::2]:80", "http://localhost.example.com"]
+)
+def test_production_counts_only_loopback_as_loopback(host: str) -> None:
+    with pytest.raises(ConfigError, match="MINDSET_API_HOST uses plain http"):
+        load_settings(production_settings(MINDSET_API_HOST=host))
+
+
+def test_the_documented_opt_out_accepts_plain_http_in_production() -> None:
+    settings = load_settings(
+        production_settings(MINDSET_API_HOST=PLAINTEXT_REMOTE, MINDSET_ALLOW_PLAINTEXT_HOST="1")
+    )
+    assert settings.mindset is not None
+    assert settings.mindset.base_url == PLAINTEXT_REMOTE
+    assert settings.mindset.allow_plaintext_host is True
+
+
+def test_development_accepts_plain_http_anywhere() -> None:
+    settings = load_settings(mindset_settings(MINDSET_API_HOST=PLAINTEXT_REMOTE))
+    assert settings.mindset is not None
+    assert settings.mindset.base_url == PLAINTEXT_REMOTE
+
+
+def test_find_problems_reports_a_plain_http_vendor_host_in_production() -> None:
+    problems = find_problems(production_settings(MINDSET_API_HOST=PLAINTEXT_REMOTE))
+    assert any(problem.startswith("MINDSET_API_HOST uses plain http") for problem in problems)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import socket
+import struct
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,7 +16,7 @@ import requests
 import responses
 from responses import matchers
 
-from app.mindset.client import FLAVOR_LEGACY, AuthRequest, MindsetClient
+from app.mindset.client import FLAVOR_LEGACY, MAX_BODY_BYTES, AuthRequest, MindsetClient
 from app.mindset.errors import (
     MindsetBadResponse,
     MindsetRejected,
@@ -20,6 +26,7 @@ from app.mindset.errors import (
 )
 
 from . import fake_secrets
+from .tls_server import TlsServer
 
 BASE = "http://mindset.test"
 SDK3_URL = f"{BASE}/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
@@ -151,3 +158,133 @@ def test_no_proxy_hosts_bypass_the_proxy(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("NO_PROXY", "acme.api.mindset.ai")
     client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
     assert "https" not in client.session.proxies
+
+
+# --- What leaves the broker, and only once ---------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [300, 301, 302, 303, 307, 308, 399])
+def test_a_redirect_is_refused_with_its_status_and_only_its_host_named(
+    vendor: Any, status: int
+) -> None:
+    vendor.post(
+        SDK3_URL,
+        status=status,
+        headers={"Location": "https://elsewhere.example/steal/path?session=abc123"},
+    )
+    with pytest.raises(MindsetBadResponse) as raised:
+        make_client().authenticate(AuthRequest(external_id="ada"))
+    assert raised.value.status == status
+    message = str(raised.value)
+    assert "elsewhere.example" in message
+    assert "/steal" not in message
+    assert "abc123" not in message
+    assert len(vendor.calls) == 1  # nothing was sent to elsewhere.example
+
+
+def test_tls_certificates_are_checked_when_no_ca_bundle_is_set(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    with TlsServer(tmp_path) as server:
+        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        assert client.session.verify is True
+        with pytest.raises(MindsetRejected) as raised:
+            client.authenticate(AuthRequest(external_id="ada"))
+        assert raised.value.status == 0
+        assert server.requests == 0  # the API key never went out on the unverified channel
+
+        # The same server, once the operator vouches for its certificate, answers.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_path))
+        trusting = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        assert trusting.authenticate(AuthRequest(external_id="ada")) == "tls-token"
+
+
+def padded_answer(size: int) -> bytes:
+    """A valid token answer of exactly ``size`` bytes."""
+    frame = b'{"authToken":"t","pad":""}'
+    return frame[:-2] + b"x" * (size - len(frame)) + frame[-2:]
+
+
+def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_refused(vendor: Any) -> None:
+    vendor.post(SDK3_URL, body=padded_answer(MAX_BODY_BYTES))
+    vendor.post(SDK3_URL, body=padded_answer(MAX_BODY_BYTES + 1))
+    client = make_client()
+    assert client.authenticate(AuthRequest(external_id="ada")) == "t"
+    with pytest.raises(MindsetBadResponse, match="over 65536 bytes"):
+        client.authenticate(AuthRequest(external_id="ada"))
+
+
+class DroppingServer:
+    """Takes each connection, reads what arrives, and drops it without a word."""
+
+    def __init__(self, *, reset_at_once: bool) -> None:
+        self.reset_at_once = reset_at_once
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.connections += 1
+            with conn:
+                if self.reset_at_once:  # RST before the request is read
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    continue
+                conn.settimeout(2)
+                with contextlib.suppress(OSError):
+                    self.requests.append(conn.recv(65536))
+
+    def __enter__(self) -> DroppingServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._listener.close()
+
+
+@pytest.mark.parametrize("reset_at_once", [False, True], ids=["after-reading", "at-once"])
+def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: bool) -> None:
+    with DroppingServer(reset_at_once=reset_at_once) as server:
+        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        with pytest.raises(MindsetUnavailable):
+            client.authenticate(AuthRequest(external_id="ada"))
+        time.sleep(0.3)  # room for any repeat to arrive
+    # Whether to repeat a call the vendor may have acted on is the broker's decision
+    # (app/mindset/retries.py), never the HTTP library's.
+    assert server.connections == 1
+    assert len(server.requests) == (0 if reset_at_once else 1)
+
+
+def test_a_connection_attempt_is_not_repeated_by_the_http_library() -> None:
+    # A listener whose one-slot accept queue is full: the next connection is never accepted.
+    listener = socket.create_server(("127.0.0.1", 0), backlog=0)
+    filler = socket.create_connection(listener.getsockname())
+    try:
+        client = MindsetClient(
+            f"http://127.0.0.1:{listener.getsockname()[1]}",
+            fake_secrets.API_KEY,
+            fake_secrets.APP_UID,
+            connect_timeout=0.5,
+        )
+        started = time.monotonic()
+        with pytest.raises(MindsetTimeout) as raised:
+            client.authenticate(AuthRequest(external_id="ada"), deadline=started + 5)
+        took = time.monotonic() - started
+    finally:
+        filler.close()
+        listener.close()
+    assert raised.value.phase == "connect"
+    # One connect timeout, not two or more: urllib3 would retry a connection on its own.
+    assert took < 0.95

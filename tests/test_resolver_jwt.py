@@ -23,10 +23,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from app.users.jwks import MAX_JWKS_BYTES
 from config import ConfigError, load_settings
 
 from . import fake_secrets
 from .conftest import LogLines, build_app
+from .recording_server import RecordingServer
 from .resolver_helpers import signed_in_as, typingmind_settings
 
 SECRET = fake_secrets.IDP_JWT_SECRET
@@ -152,12 +154,23 @@ class JwksServer:
     def __init__(self) -> None:
         self.keys: list[dict[str, Any]] = []
         self.fetches = 0
+        # A hostile or misconfigured endpoint: a redirect, or a key set padded to this size.
+        self.redirect_to: str | None = None
+        self.size: int | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.fetches += 1
-                body = json.dumps({"keys": owner.keys}).encode()
+                if owner.redirect_to is not None:
+                    self.send_response(307)
+                    self.send_header("Location", owner.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"keys": owner.keys, "pad": ""}).encode()
+                if owner.size is not None:
+                    body = body[:-2] + b"x" * (owner.size - len(body)) + body[-2:]
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -318,6 +331,37 @@ def test_unreachable_jwks_is_a_retryable_503(
     assert response.get_json()["retryable"] is True
     assert "Retry-After" in response.headers
     assert "BROKER_JWKS_URL" in broker_logs.joined()
+
+
+def test_a_jwks_redirect_is_not_followed_and_only_its_host_is_logged(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    with RecordingServer() as elsewhere:
+        jwks.redirect_to = f"http://localhost:{elsewhere.port}/keys/here?sig=abc123"
+        response = jwks_client(jwks).get(
+            "/api/typingmind/authcode", **bearer(signed(rsa_key, "RS256", "rsa-1"))
+        )
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "identity_provider_unavailable"
+    assert elsewhere.received == []
+    logs = broker_logs.joined()
+    assert "BROKER_JWKS_URL answered HTTP 307, a redirect to localhost" in logs
+    assert "/keys/here" not in logs
+    assert "abc123" not in logs
+
+
+def test_a_key_set_of_the_limit_is_read_and_one_byte_more_is_refused(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    token = signed(rsa_key, "RS256", "rsa-1")
+    jwks.size = MAX_JWKS_BYTES
+    assert signed_in_as(jwks_client(jwks), **bearer(token)) is not None
+
+    jwks.size = MAX_JWKS_BYTES + 1
+    response = jwks_client(jwks).get("/api/typingmind/authcode", **bearer(token))
+    assert response.status_code == 503
+    assert f"BROKER_JWKS_URL answered more than {MAX_JWKS_BYTES} bytes" in broker_logs.joined()
 
 
 # --- configuration ----------------------------------------------------------------------------

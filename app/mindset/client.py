@@ -1,26 +1,28 @@
 """A small ``requests``-based client for Mindset's user-token endpoints.
 
 One :class:`requests.Session` per client (so one connection pool per worker process), a
-``(connect, read)`` timeout on every call, and every ``requests`` failure translated into the
+``(connect, read)`` timeout on every call, the whole attempt bounded by its deadline, no
+redirect ever followed, and every ``requests`` failure translated into the
 :mod:`app.mindset.errors` tree at this boundary. The client knows nothing of Flask, sessions
 or browsers: it turns an :class:`AuthRequest` into an ``authToken`` or an exception.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter
 
+from ..redirects import redirect_target
+from .deadline import AttemptOverrun, whole_attempt_bound
 from .errors import (
     MindsetBadResponse,
     MindsetError,
@@ -29,6 +31,7 @@ from .errors import (
     MindsetUnavailable,
     error_for_status,
 )
+from .transport import WatchedAdapter
 
 log = logging.getLogger("broker.mindset")
 
@@ -89,9 +92,11 @@ class MindsetClient:
         _settle_environment(self.session, self.url)
         # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
         # instead of opening (and throwing away) one each. Retries are the caller's decision.
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        adapter = WatchedAdapter(pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
+        # Resolved again at the first call: a test or the sandbox may mount its own first.
+        self._adapter: BaseAdapter = adapter
         self.session.headers.update(
             {
                 "Content-Type": "application/json",
@@ -128,8 +133,10 @@ class MindsetClient:
 
         One attempt, over by ``deadline`` (a ``time.monotonic()`` instant; by default the
         connect plus read timeout from now) whatever the vendor does: the timeouts shrink to
-        the time left, and the body is read in bounded steps, so a vendor that drips its answer
-        byte by byte cannot stretch a read timeout into minutes.
+        the time left and the whole attempt is cut off at the deadline (:mod:`.deadline`), so
+        a vendor that drips its answer byte by byte cannot stretch a read timeout into
+        minutes. Only a 2xx body is read, at most :data:`MAX_BODY_BYTES` of it; a redirect
+        is refused, never followed.
         """
         payload = json.dumps(self.body_for(request), separators=(",", ":")).encode()
         started = time.perf_counter()
@@ -150,17 +157,19 @@ class MindsetClient:
         connect, read = self.timeout
         timeout = (min(connect, remaining), min(read, remaining))
         try:
-            with _whole_attempt_bound(remaining):
+            with whole_attempt_bound(deadline):
                 response = self._post(payload, timeout)
                 try:
-                    if not 200 <= response.status_code < 300:
-                        raise error_for_status(
-                            response.status_code, response.headers.get("Retry-After")
-                        )
+                    # No answer but a 2xx is read: the others' bodies may be anything, of any size.
+                    status = response.status_code
+                    if 300 <= status < 400:
+                        raise _redirect_refused(status, response.headers.get("Location"))
+                    if not 200 <= status < 300:
+                        raise error_for_status(status, response.headers.get("Retry-After"))
                     body = _bounded_body(response, deadline)
                 finally:
                     response.close()
-        except _AttemptOverrun:
+        except AttemptOverrun:
             raise MindsetTimeout(
                 f"Mindset did not answer completely within the {remaining:.2f} s left",
                 phase="deadline",
@@ -181,27 +190,33 @@ class MindsetClient:
                 f"could not reach Mindset ({type(exc).__name__}); check MINDSET_API_HOST "
                 "and the network"
             ) from exc
-        return response.status_code, _token_from(response.status_code, body)
+        return status, _token_from(status, body)
 
     def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
-        """``session.post(url, data=payload, stream=True)`` without re-preparing what never
-        changes.
+        """``session.post(url, data=payload, stream=True)`` without following redirects and
+        without re-preparing what never changes.
 
-        ``Session.post`` merges the session's headers, cookies, hooks and settings into a new
-        request on every call, about a quarter of this client's CPU per token (bench/RESULTS.md).
-        The request is prepared once, from the session as it is on the first call; each call
-        copies it and sets the body. Proxies and TLS settings still come from the session.
+        The request goes straight to the session's adapter: ``Session.send`` would read a
+        redirect's whole body, unbounded, even with ``allow_redirects=False`` (to offer the
+        next request), and merges the session's headers, cookies, hooks and settings into a
+        new request on every call, about a quarter of this client's CPU per token
+        (bench/RESULTS.md). The request is prepared once, from the session as it is on the
+        first call; each call copies it and sets the body. Proxies and TLS settings still come
+        from the session; a redirect comes back as it is, for :meth:`_attempt` to refuse.
         """
         if self._template is None:
             self._template = self.session.prepare_request(requests.Request("POST", self.url))
+            self._adapter = self.session.get_adapter(self.url)
         prepared = self._template.copy()
         prepared.prepare_body(payload, None)
-        return self.session.send(
+        verify = self.session.verify
+        return self._adapter.send(
             prepared,
             timeout=timeout,
             stream=True,
             proxies=self.session.proxies,
-            verify=self.session.verify,
+            # requests reads None as "do not check": certificates are always checked here.
+            verify=True if verify is None else verify,
             cert=self.session.cert,
         )
 
@@ -238,33 +253,17 @@ def _settle_environment(session: requests.Session, url: str) -> None:
     session.trust_env = False
 
 
-class _AttemptOverrun(Exception):
-    """The whole attempt outlived its time (raised inside the bound, never outside)."""
+def _redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
+    """A redirect is never followed: it would send the API key and the user to another host.
 
-
-@contextlib.contextmanager
-def _whole_attempt_bound(seconds: float) -> Iterator[None]:
-    """Under gevent (the production server), cut the whole attempt off after ``seconds``.
-
-    Socket timeouts bound each read, not their sum: a vendor that sends its status line and
-    headers a byte at a time would pass every one of them. gevent can interrupt the attempt
-    wherever it waits. Without gevent the body is still bounded by :func:`_bounded_body`.
+    The log names the target's host only (:mod:`app.redirects`).
     """
-    from gevent import Timeout, monkey
-
-    if not monkey.is_module_patched("socket"):
-        yield
-        return
-    timer = Timeout(seconds)
-    timer.start()
-    try:
-        yield
-    except Timeout as fired:
-        if fired is not timer:
-            raise
-        raise _AttemptOverrun() from None
-    finally:
-        timer.close()
+    return MindsetBadResponse(
+        f"Mindset answered HTTP {status}, a redirect to {redirect_target(location)}, which "
+        "the broker never follows; check MINDSET_API_HOST is the API host the Mindset team "
+        "gave you",
+        status=status,
+    )
 
 
 def _bounded_body(response: requests.Response, deadline: float) -> bytes:
@@ -278,7 +277,7 @@ def _bounded_body(response: requests.Response, deadline: float) -> bytes:
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _AttemptOverrun()
+            raise AttemptOverrun()
         if sock is not None:
             sock.settimeout(remaining)
         chunk = raw.read1(MAX_BODY_BYTES + 1 - size)

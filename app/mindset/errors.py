@@ -8,7 +8,8 @@ Exception tree::
     │   └── MindsetTimeout      no connection, answer or whole body within the timeouts or the
     │                           deadline (``phase``: connect, read or deadline)
     ├── MindsetRejected         final: the vendor refused the request (401, 403, 404, other 4xx)
-    └── MindsetBadResponse      a 2xx answer that holds no token
+    └── MindsetBadResponse      a 2xx answer that holds no token, or a redirect (3xx, never
+                                followed: ``status`` carries it)
 
 Messages name the HTTP status and the broker setting to check, never the API key and never
 the vendor's response body (which may echo request data).
@@ -56,7 +57,11 @@ class MindsetRejected(MindsetError):
 
 
 class MindsetBadResponse(MindsetError):
-    """The vendor answered 2xx without a usable ``authToken``."""
+    """The vendor answered 2xx without a usable ``authToken``, or redirected the call."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
 
 
 # Statuses that mean "not now" rather than "not ever".

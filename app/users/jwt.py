@@ -18,6 +18,7 @@ from config import JwtResolverSettings
 
 from ..errors import IdentityProviderUnavailable, clipped
 from . import CurrentUser, UserResolver, user_from_mapping
+from .jwks import BoundedJWKClient
 
 log = logging.getLogger("broker.users")
 
@@ -44,9 +45,10 @@ def _unverified_kid(token: str) -> object:
 
 def jwt_resolver(settings: JwtResolverSettings) -> UserResolver:
     """Keys from a JWKS URL are cached for ``jwks_cache_seconds`` and refetched early when a
-    token names an unknown ``kid`` (the provider rotated its keys)."""
+    token names an unknown ``kid`` (the provider rotated its keys); the fetch follows no
+    redirect and reads a bounded body (:mod:`.jwks`)."""
     jwks = (
-        jwt.PyJWKClient(
+        BoundedJWKClient(
             settings.jwks_url,
             cache_jwk_set=True,
             lifespan=settings.jwks_cache_seconds,
