@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from app.users.jwks import MAX_JWKS_BYTES
+from app.users import jwks as jwks_module
+from app.users.jwks import MAX_JWKS_BYTES, BoundedJWKClient
 from config import ConfigError, load_settings
 
 from . import fake_secrets
@@ -156,6 +158,7 @@ class JwksServer:
         self.fetches = 0
         # A hostile or misconfigured endpoint: a redirect, or a key set padded to this size.
         self.redirect_to: str | None = None
+        self.redirect_status = 307
         self.size: int | None = None
         owner = self
 
@@ -163,7 +166,7 @@ class JwksServer:
             def do_GET(self) -> None:
                 owner.fetches += 1
                 if owner.redirect_to is not None:
-                    self.send_response(307)
+                    self.send_response(owner.redirect_status)
                     self.send_header("Location", owner.redirect_to)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
@@ -362,6 +365,87 @@ def test_a_key_set_of_the_limit_is_read_and_one_byte_more_is_refused(
     response = jwks_client(jwks).get("/api/typingmind/authcode", **bearer(token))
     assert response.status_code == 503
     assert f"BROKER_JWKS_URL answered more than {MAX_JWKS_BYTES} bytes" in broker_logs.joined()
+
+
+def fetch_warnings(
+    client: BoundedJWKClient, broker_logs: LogLines
+) -> tuple[type[Exception], list[str]]:
+    """Fetch the key set, expecting a failure: its type, and the warnings logged."""
+    with pytest.raises(jwt.PyJWKClientError) as raised:
+        client.fetch_data()
+    lines = [json.loads(line) for line in broker_logs]
+    warnings = [line["msg"] for line in lines if line["logger"] == "broker.users"]
+    return type(raised.value), warnings
+
+
+@pytest.mark.parametrize("status", [300, 307, 399])
+def test_a_jwks_redirect_tells_the_operator_where_it_pointed_and_what_to_set(
+    jwks: JwksServer, broker_logs: LogLines, status: int
+) -> None:
+    jwks.redirect_to = "https://keys.example.net/v2/jwks?sig=abc"
+    jwks.redirect_status = status
+    failure, warnings = fetch_warnings(BoundedJWKClient(jwks.url), broker_logs)
+    assert failure is jwt.PyJWKClientConnectionError
+    assert warnings == [
+        f"BROKER_JWKS_URL answered HTTP {status}, a redirect to keys.example.net, which the "
+        "broker never follows; set BROKER_JWKS_URL to the keys' final address"
+    ]
+
+
+def test_a_jwks_error_status_is_not_called_a_redirect(
+    jwks: JwksServer, broker_logs: LogLines
+) -> None:
+    jwks.redirect_to = "https://keys.example.net/"
+    jwks.redirect_status = 400
+    failure, warnings = fetch_warnings(BoundedJWKClient(jwks.url), broker_logs)
+    assert failure is jwt.PyJWKClientConnectionError
+    assert warnings == []
+
+
+def test_an_oversized_key_set_is_named_in_the_log(jwks: JwksServer, broker_logs: LogLines) -> None:
+    jwks.size = MAX_JWKS_BYTES + 1
+    failure, warnings = fetch_warnings(BoundedJWKClient(jwks.url), broker_logs)
+    assert failure is jwt.PyJWKClientConnectionError
+    assert warnings == [
+        f"BROKER_JWKS_URL answered more than {MAX_JWKS_BYTES} bytes; it is not a key set"
+    ]
+
+
+def test_a_jwks_endpoint_that_never_answers_fails_within_the_timeout() -> None:
+    # Connections are queued by the kernel and never answered, until the listener closes.
+    listener = socket.create_server(("127.0.0.1", 0))
+    closer = threading.Timer(10, listener.close)
+    closer.start()
+    try:
+        client = BoundedJWKClient(f"http://127.0.0.1:{listener.getsockname()[1]}/jwks", timeout=0.5)
+        started = time.monotonic()
+        with pytest.raises(jwt.PyJWKClientConnectionError):
+            client.fetch_data()
+        took = time.monotonic() - started
+    finally:
+        closer.cancel()
+        listener.close()
+    assert took < 4
+
+
+class ChunkedBody:
+    """A key set handed out in fixed chunks, recording each read's size."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = list(chunks)
+        self.asked: list[int] = []
+
+    def read1(self, size: int) -> bytes:
+        self.asked.append(size)
+        return self.chunks.pop(0)[:size] if self.chunks else b""
+
+
+def test_the_key_set_is_read_in_reads_bounded_by_what_is_left() -> None:
+    body = ChunkedBody([b'{"keys":', b"[]}"])
+    read = jwks_module._bounded_read(body, time.monotonic() + 10)  # type: ignore[arg-type]
+    assert read == b'{"keys":[]}'
+    left = MAX_JWKS_BYTES + 1
+    assert body.asked == [left, left - 8, left - 11]
 
 
 # --- configuration ----------------------------------------------------------------------------

