@@ -13,9 +13,9 @@ from config import ConfigError, Settings, load_settings, parse_log_level, read_e
 from .broker import init_broker
 from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
-from .logs import configure_logging, register_access_log
-from .request_ids import assign_request_id, echo_request_id
-from .security_headers import register_security_headers
+from .observability.logs import configure_logging, register_access_log
+from .observability.request_ids import assign_request_id, echo_request_id
+from .protection.security_headers import register_security_headers
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:

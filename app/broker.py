@@ -26,12 +26,12 @@ from config import (
     plaintext_vendor_host,
 )
 
-from . import redaction, telemetry
 from .mindset.client import MindsetClient
-from .rate_limits import init_rate_limits
-from .sealing import derive_key
-from .shared_state import SharedState
-from .tokens import MindsetTokens
+from .minting.sealing import derive_key
+from .minting.shared_state import SharedState
+from .minting.tokens import MindsetTokens
+from .observability import redaction, telemetry
+from .protection.rate_limits import init_rate_limits
 from .typingmind import TypingMindCodes
 from .users import CurrentUser, UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
@@ -156,7 +156,7 @@ def _mindset_tokens(settings: Settings, shared: SharedState | None = None) -> Mi
         observer=_observe_mindset_attempt,
     )
     if settings.sandbox:
-        from .sandbox import mount_sandbox
+        from .mindset.sandbox import mount_sandbox
 
         mount_sandbox(client.session, mindset.base_url, mindset.api_key, mindset.app_uid)
     return MindsetTokens(

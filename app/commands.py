@@ -26,7 +26,7 @@ from config import Settings, find_problems, plaintext_vendor_host
 
 from .broker import EXTENSION, Broker
 from .errors import BrokerError, FlowNotConfigured, broker_error_response, unexpected_error_response
-from .request_ids import assign_request_id
+from .observability.request_ids import assign_request_id
 from .users import CurrentUser
 
 SOURCE = "token_broker_settings_source"

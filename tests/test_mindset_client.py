@@ -262,7 +262,7 @@ def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: b
             client.authenticate(AuthRequest(external_id="ada"))
         time.sleep(0.3)  # room for any repeat to arrive
     # Whether to repeat a call the vendor may have acted on is the broker's decision
-    # (app/mindset/retries.py), never the HTTP library's.
+    # (app/resilience/retries.py), never the HTTP library's.
     assert server.connections == 1
     assert len(server.requests) == (0 if reset_at_once else 1)
 

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 from flask import Blueprint, Flask
 
 from ..errors import register_blueprint_error_handlers
-from ..logs import register_access_log
-from ..request_ids import assign_request_id, echo_request_id
-from ..security_headers import register_security_headers
+from ..observability.logs import register_access_log
+from ..observability.request_ids import assign_request_id, echo_request_id
+from ..protection.security_headers import register_security_headers
 
 if TYPE_CHECKING:
     from ..broker import Broker
@@ -27,9 +27,9 @@ def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
 
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
-    from ..openapi import openapi
     from .assets import assets
     from .demo import demo
+    from .openapi import openapi
     from .ops import ops
     from .tokens import tokens
     from .typingmind import typingmind

@@ -15,10 +15,10 @@ from urllib.parse import urljoin, urlsplit
 
 from flask import Response, jsonify, render_template, request, session, url_for
 
-from .. import telemetry
 from ..broker import Broker, current_broker
-from ..cross_site import token_routes
 from ..errors import error_response
+from ..observability import telemetry
+from ..protection.cross_site import token_routes
 from ..typingmind import TypingMindIdentityError
 from ..users import MAX_FIELD_LENGTH, CurrentUser
 from . import broker_blueprint

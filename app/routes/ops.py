@@ -23,7 +23,7 @@ from flask.blueprints import BlueprintSetupState
 
 from ..broker import current_broker
 from ..errors import error_response
-from ..metrics import CONTENT_TYPE, process_metrics
+from ..observability.metrics import CONTENT_TYPE, process_metrics
 from . import broker_blueprint
 
 ops = broker_blueprint("broker_ops", __name__)

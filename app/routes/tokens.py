@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 
 from ..broker import current_broker
-from ..cross_site import token_routes
 from ..errors import FlowNotConfigured, NotSignedIn
+from ..protection.cross_site import token_routes
 from ..users import CurrentUser
 from . import broker_blueprint
 

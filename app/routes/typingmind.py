@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from .. import redaction, telemetry
 from ..broker import current_broker
-from ..cross_site import cross_site_navigation_allowed, token_routes
 from ..errors import FlowNotConfigured, InvalidIdentity
+from ..observability import redaction, telemetry
+from ..protection.cross_site import cross_site_navigation_allowed, token_routes
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
 from . import broker_blueprint
 from .tokens import no_store, signed_in_user

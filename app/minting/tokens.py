@@ -13,29 +13,29 @@ from typing import Any
 
 from config import MindsetSettings, ResilienceSettings
 
-from . import redaction, telemetry
-from .breaker import CLOSED, CircuitBreaker
-from .coalesce import Coalescer
-from .errors import (
+from ..errors import (
     BrokerError,
     VendorBadResponse,
     VendorRejected,
     VendorTimeout,
     VendorUnavailable,
 )
-from .mindset.client import AuthRequest, MindsetClient
-from .mindset.errors import (
+from ..mindset.client import AuthRequest, MindsetClient
+from ..mindset.errors import (
     MindsetBadResponse,
     MindsetError,
     MindsetRejected,
     MindsetTimeout,
     MindsetUnavailable,
 )
-from .mindset.identity import auth_request_for
-from .mindset.retries import RetryPolicy, call_with_retries
+from ..observability import redaction, telemetry
+from ..resilience.breaker import CLOSED, CircuitBreaker
+from ..resilience.retries import RetryPolicy, call_with_retries
+from ..users import CurrentUser
+from .coalesce import Coalescer
+from .identity import auth_request_for
 from .reuse import LocalTokens, ReusePolicy, request_key
 from .shared_state import Flight, Kept, SharedState
-from .users import CurrentUser
 
 log = logging.getLogger("broker.tokens")
 
@@ -48,7 +48,7 @@ class MindsetTokens:
 
     Concurrent requests for the same vendor request share one call (in this process, and
     across instances through ``shared``); a token is handed out again only when
-    :class:`~app.reuse.ReusePolicy` says it is safe.
+    :class:`~app.minting.reuse.ReusePolicy` says it is safe.
     """
 
     def __init__(

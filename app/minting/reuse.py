@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from config import MAX_REUSE_SECONDS, MindsetSettings
 
-from .mindset.client import AuthRequest
+from ..mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000

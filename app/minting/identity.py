@@ -13,8 +13,8 @@ import re
 from config import EXTERNAL_ID_DERIVE, FLAVOR_LEGACY, IDENTITY_USER_EMAIL, MindsetSettings
 
 from ..errors import InvalidIdentity
+from ..mindset.client import AuthRequest
 from ..users import CurrentUser
-from .client import AuthRequest
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
