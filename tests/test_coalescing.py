@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app.broker import current_broker
 from app.mindset.client import AuthRequest
 from app.minting.reuse import request_key
 from app.minting.tokens import MindsetTokens
 from app.observability import telemetry
+from app.state import current_broker
 
 from .conftest import build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, wait_until

@@ -9,9 +9,9 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.broker import current_broker
 from app.observability import telemetry
 from app.observability.metrics import outcome_label, process_metrics
+from app.state import current_broker
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, build_app, mindset_settings, sign_in
 

@@ -14,8 +14,8 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.broker import current_broker
 from app.observability import telemetry
+from app.state import current_broker
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 from .processes import stop_process

@@ -26,7 +26,7 @@ import hmac
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
@@ -34,13 +34,12 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from config import Settings
 
-if TYPE_CHECKING:
-    from ..broker import Broker
 from ..errors import error_response
 from ..minting.sealing import derive_key
 from ..observability import telemetry
 from ..observability.logs import note_user
 from ..observability.request_ids import assign_request_id
+from ..state import Broker, current_broker
 from .limit_storage import SweptMemoryStorage
 
 EXTENSION = "broker_rate_limits"
@@ -77,8 +76,6 @@ class AddressKey:
 
 def _signed_in_user_id() -> str | None:
     if "_rate_limit_user" not in g:
-        from ..broker import current_broker
-
         try:
             user = current_broker().resolve_user()
         except Exception:
