@@ -62,7 +62,7 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
         resolver_name=resolver_name,
     )
     if broker.mindset is not None:
-        broker.readiness_checks["mindset_circuit"] = broker.mindset.readiness
+        broker.readiness_checks["mindset_circuit"] = broker.mindset.guarded_call.readiness
     if shared is not None:
         broker.readiness_checks["redis"] = shared.readiness
     return broker
