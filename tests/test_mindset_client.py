@@ -16,7 +16,7 @@ import requests
 import responses
 from responses import matchers
 
-from app.mindset.client import FLAVOR_LEGACY, MAX_BODY_BYTES, AuthRequest, MindsetClient
+from app.mindset.client import MAX_BODY_BYTES, AuthRequest, MindsetClient
 from app.mindset.errors import (
     MindsetBadResponse,
     MindsetRejected,
@@ -24,6 +24,7 @@ from app.mindset.errors import (
     MindsetUnavailable,
     parse_retry_after,
 )
+from config import FLAVOR_LEGACY
 
 from . import fake_secrets
 from .tls_server import TlsServer
