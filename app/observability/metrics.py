@@ -134,6 +134,8 @@ class BrokerMetrics:
         return generate_latest(self.registry)
 
 
+# Process-wide on purpose, not on the app: Prometheus counts per process (in multiprocess
+# mode, in files named by the worker's pid), so every app a process builds feeds one set.
 _metrics: BrokerMetrics | None = None
 
 
