@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.logs import JsonFormatter
+from app.observability.logs import JsonFormatter
 
 from . import fake_secrets
 

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
-from app.mindset.identity import EXTERNAL_ID, checked_email, derive_external_id, external_id_for
+from app.minting.identity import EXTERNAL_ID, checked_email, derive_external_id, external_id_for
 
 
 @pytest.mark.parametrize("user_id", ["ada", "user_123-X", "a" * 100, "0"])

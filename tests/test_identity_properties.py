@@ -7,9 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
-from app.logs import user_hash
 from app.mindset.client import AuthRequest, MindsetClient
-from app.mindset.identity import (
+from app.minting.identity import (
     EMAIL_SHAPE,
     EXTERNAL_ID,
     MAX_EMAIL_LENGTH,
@@ -18,6 +17,7 @@ from app.mindset.identity import (
     derive_external_id,
     external_id_for,
 )
+from app.observability.logs import user_hash
 from app.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
 from config import MindsetSettings
 

@@ -22,7 +22,6 @@ from responses import matchers
 
 from app.mindset import client as client_module
 from app.mindset.client import (
-    FLAVOR_LEGACY,
     MAX_BODY_BYTES,
     MAX_TOKEN_LENGTH,
     AuthRequest,
@@ -38,6 +37,7 @@ from app.mindset.errors import (
     parse_retry_after,
 )
 from app.mindset.transport import WatchedAdapter
+from config import FLAVOR_LEGACY
 
 from . import fake_secrets
 from .drip_server import DripServer
@@ -277,7 +277,7 @@ def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: b
             client.authenticate(AuthRequest(external_id="ada"))
         time.sleep(0.3)  # room for any repeat to arrive
     # Whether to repeat a call the vendor may have acted on is the broker's decision
-    # (app/mindset/retries.py), never the HTTP library's.
+    # (app/resilience/retries.py), never the HTTP library's.
     assert server.connections == 1
     assert len(server.requests) == (0 if reset_at_once else 1)
 

@@ -14,8 +14,8 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import telemetry
-from app.broker import current_broker
+from app.observability import telemetry
+from app.state import current_broker
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 from .processes import stop_process
@@ -187,7 +187,7 @@ def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> N
 
 
 def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> None:
-    from app.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
+    from app.protection.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     try:
@@ -200,7 +200,7 @@ def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> 
 
 
 def test_expired_counters_read_as_zero_before_any_sweep() -> None:
-    from app.limit_storage import SweptMemoryStorage
+    from app.protection.limit_storage import SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     try:

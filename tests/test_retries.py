@@ -10,7 +10,6 @@ import responses
 from flask.testing import FlaskClient
 from responses.registries import OrderedRegistry
 
-from app.mindset import retries
 from app.mindset.errors import (
     MindsetBadResponse,
     MindsetError,
@@ -18,7 +17,8 @@ from app.mindset.errors import (
     MindsetTimeout,
     MindsetUnavailable,
 )
-from app.mindset.retries import RetryPolicy, call_with_retries
+from app.resilience import retries
+from app.resilience.retries import RetryPolicy, call_with_retries
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 
@@ -115,7 +115,7 @@ def test_backoff_is_exponential_with_full_jitter(monkeypatch: pytest.MonkeyPatch
         ceilings.append((low, high))
         return high / 2
 
-    monkeypatch.setattr("app.mindset.retries.random.uniform", uniform)
+    monkeypatch.setattr("app.resilience.retries.random.uniform", uniform)
     policy = RetryPolicy(attempts=5, base_delay=0.1, max_delay=0.3)
     waits = [policy.wait_before_retry(UNAVAILABLE_503, n) for n in (1, 2, 3, 4)]
     assert ceilings == [(0, 0.1), (0, 0.2), (0, 0.3), (0, 0.3)]

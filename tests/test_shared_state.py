@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from app.broker import current_broker
-from app.sealing import Sealer, derive_key
-from app.shared_state import SharedState
-from app.tokens import MindsetTokens
+from app.minting.sealing import Sealer, derive_key
+from app.minting.shared_state import SharedState
+from app.minting.tokens import MindsetTokens
+from app.state import current_broker
 from app.users import CurrentUser
 
 from .conftest import LogLines, build_app, mindset_settings, sign_in

@@ -23,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import RETRY_AT_ONCE_STATUSES, MindsetError, MindsetTimeout, MindsetUnavailable
+from ..mindset.errors import (
+    RETRY_AT_ONCE_STATUSES,
+    MindsetError,
+    MindsetTimeout,
+    MindsetUnavailable,
+)
 
 log = logging.getLogger("broker.mindset")
 

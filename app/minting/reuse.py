@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 
 from config import MAX_REUSE_SECONDS, MindsetSettings
 
-from .mindset.client import AuthRequest
+from ..mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000
@@ -36,22 +37,20 @@ DEFAULT_CAPACITY = 50_000
 def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> str:
     """A keyed digest of everything that shapes the vendor request.
 
-    ``parts`` names the vendor endpoint (flavor, base URL, app uid). The name is included:
-    the vendor ignores it for existing users, but a token is only ever shared between
-    requests whose bodies would have been identical, which costs nothing (one session, one
-    name) and leaves no case to reason about. Keyed with a secret so a reader of Redis keys
-    cannot test guesses of user ids.
+    ``parts`` names the vendor endpoint (flavor, base URL, app uid); ``request`` is the one
+    value the client builds the body from (:meth:`MindsetClient.body_for
+    <app.mindset.client.MindsetClient.body_for>`), every field of it, so the body's field
+    names are spelled only there and a field added to the request reaches the key too. The
+    name is included: the vendor ignores it for existing users, but a token is only ever
+    shared between requests whose bodies would have been identical, which costs nothing (one
+    session, one name) and leaves no case to reason about. Keyed with a secret so a reader of
+    Redis keys cannot test guesses of user ids.
     """
-    fields = [
-        *parts,
-        "externalId" if request.external_id is not None else "userEmail",
-        request.external_id or request.user_email or "",
-        request.name or "",
-        *request.account_uids,
-    ]
-    # JSON keeps field boundaries unambiguous whatever characters the values hold, and
-    # "surrogatepass" encodes a lone surrogate (JSON sessions and claims may carry one)
-    # injectively instead of failing the request.
+    fields = [*parts, *dataclasses.astuple(request)]
+    # JSON keeps field boundaries unambiguous whatever characters the values hold (and tells
+    # a missing identifier, null, from an empty one), and "surrogatepass" encodes a lone
+    # surrogate (JSON sessions and claims may carry one) injectively instead of failing the
+    # request.
     material = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
     return hmac.new(secret, material.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
