@@ -27,6 +27,7 @@ from app.mindset.errors import (
 
 from . import fake_secrets
 from .tls_server import TlsServer
+from .vendor_defaults import CLIENT_OPTIONS
 
 BASE = "http://mindset.test"
 SDK3_URL = f"{BASE}/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
@@ -35,7 +36,9 @@ ACCOUNT = "acct_" + "a" * 20
 
 
 def make_client(**options: Any) -> MindsetClient:
-    return MindsetClient(BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, **options)
+    return MindsetClient(
+        BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, **{**CLIENT_OPTIONS, **options}
+    )
 
 
 @pytest.fixture
@@ -145,7 +148,9 @@ def test_proxy_settings_are_read_once_at_start_up(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corporate.pem")
-    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    client = MindsetClient(
+        "https://acme.api.mindset.ai", fake_secrets.API_KEY, "app", **CLIENT_OPTIONS
+    )
 
     assert client.session.proxies.get("https") == "http://proxy.internal:3128"
     assert client.session.verify == "/etc/ssl/certs/corporate.pem"
@@ -156,7 +161,9 @@ def test_proxy_settings_are_read_once_at_start_up(monkeypatch: pytest.MonkeyPatc
 def test_no_proxy_hosts_bypass_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "acme.api.mindset.ai")
-    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    client = MindsetClient(
+        "https://acme.api.mindset.ai", fake_secrets.API_KEY, "app", **CLIENT_OPTIONS
+    )
     assert "https" not in client.session.proxies
 
 
@@ -188,7 +195,9 @@ def test_tls_certificates_are_checked_when_no_ca_bundle_is_set(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with TlsServer(tmp_path) as server:
-        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        client = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         assert client.session.verify is True
         with pytest.raises(MindsetRejected) as raised:
             client.authenticate(AuthRequest(external_id="ada"))
@@ -197,7 +206,9 @@ def test_tls_certificates_are_checked_when_no_ca_bundle_is_set(
 
         # The same server, once the operator vouches for its certificate, answers.
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_path))
-        trusting = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        trusting = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         assert trusting.authenticate(AuthRequest(external_id="ada")) == "tls-token"
 
 
@@ -257,7 +268,9 @@ class DroppingServer:
 @pytest.mark.parametrize("reset_at_once", [False, True], ids=["after-reading", "at-once"])
 def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: bool) -> None:
     with DroppingServer(reset_at_once=reset_at_once) as server:
-        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        client = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         with pytest.raises(MindsetUnavailable):
             client.authenticate(AuthRequest(external_id="ada"))
         time.sleep(0.3)  # room for any repeat to arrive
@@ -276,7 +289,7 @@ def test_a_connection_attempt_is_not_repeated_by_the_http_library() -> None:
             f"http://127.0.0.1:{listener.getsockname()[1]}",
             fake_secrets.API_KEY,
             fake_secrets.APP_UID,
-            connect_timeout=0.5,
+            **{**CLIENT_OPTIONS, "connect_timeout": 0.5},
         )
         started = time.monotonic()
         with pytest.raises(MindsetTimeout) as raised:
