@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from limits import parse_many
@@ -43,10 +43,13 @@ from settings_table import (
     ConfigError,
     NotingReader,
     Reader,
+    checked_url,
     choice,
     declared,
+    entries,
     flag,
     integer,
+    is_loopback,
     seconds,
     text,
     valid_if,
@@ -117,59 +120,13 @@ DEMO_LOGIN_IN_PRODUCTION = (
 )
 
 
-# --- Validators of one value: each raises ConfigError naming its variable -------------------
-
-
-def parse_url(
-    value: str,
-    malformed: str,
-    *,
-    empty: tuple[str, ...] = (),
-    plaintext: str | None = None,
-    plaintext_on_loopback: bool = True,
-) -> SplitResult:
-    """``value`` split, when it is an http(s) URL with a host, no credentials and a valid port.
-
-    Otherwise :class:`ConfigError` with ``malformed``; so too when one of the parts named in
-    ``empty`` (``path``, ``query``, ``fragment``) is set. With ``plaintext`` given, plain http
-    is refused with that message, except to a loopback host when ``plaintext_on_loopback``.
-    """
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(malformed) from None
-    if (
-        parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or parts.username is not None
-        or parts.password is not None
-        or (port is not None and not 0 < port < 65536)
-        or any(getattr(parts, part) for part in empty)
-    ):
-        raise ConfigError(malformed)
-    if (
-        plaintext is not None
-        and parts.scheme == "http"
-        and not (plaintext_on_loopback and _is_loopback(parts.hostname))
-    ):
-        raise ConfigError(plaintext)
-    return parts
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+# --- Checks of one value: each raises ConfigError naming its variable -----------------------
 
 
 def is_plaintext_remote(url: str) -> bool:
     """Whether ``url`` is plain http to a host other than loopback (127.0.0.0/8, ::1, localhost)."""
     parts = urlsplit(url)
-    return parts.scheme == "http" and not _is_loopback(parts.hostname or "")
+    return parts.scheme == "http" and not is_loopback(parts.hostname or "")
 
 
 def parse_api_host(value: str, *, production: bool = False, allow_plaintext: bool = False) -> str:
@@ -187,7 +144,7 @@ def parse_api_host(value: str, *, production: bool = False, allow_plaintext: boo
                 "or a URL like https://acme.api.mindset.ai"
             )
         return f"https://{value}"
-    parse_url(
+    checked_url(
         value,
         "MINDSET_API_HOST is malformed: use http:// or https:// with a host, "
         "and no credentials, query or fragment",
@@ -209,7 +166,7 @@ def parse_typingmind_url(value: str, *, production: bool) -> str:
 
     The login link carries a credential in its query, so it must not cross a network in clear.
     """
-    parts = parse_url(
+    parts = checked_url(
         value,
         "TYPINGMIND_URL is malformed: give your instance's address such as "
         "https://chat.example.com, without credentials",
@@ -230,7 +187,7 @@ def parse_sdk_url(value: str | None, *, production: bool) -> str | None:
         "MINDSET_SDK_URL must be the https:// URL of the Mindset SDK script your Mindset "
         "team gave you (plain http only outside production)"
     )
-    parse_url(
+    checked_url(
         value,
         refusal,
         plaintext=refusal if production else None,
@@ -244,20 +201,20 @@ def _jwks_url(value: str) -> str:
         "BROKER_JWKS_URL must be an https:// URL (http:// only on loopback), e.g. "
         "https://login.example.com/.well-known/jwks.json"
     )
-    parse_url(value, refusal, plaintext=refusal)
+    checked_url(value, refusal, plaintext=refusal)
     return value
 
 
 def parse_cors_origins(value: str | None) -> tuple[str, ...]:
     """``BROKER_CORS_ORIGINS``: comma-separated exact origins, never a wildcard."""
     origins = []
-    for part in _entries(value):
+    for part in entries(value):
         if "*" in part:
             raise ConfigError(
                 "BROKER_CORS_ORIGINS may not hold a wildcard: credentials are sent, so list "
                 "each exact origin, e.g. https://app.example.com"
             )
-        parts = parse_url(
+        parts = checked_url(
             part,
             f"BROKER_CORS_ORIGINS entry {part[:80]!r} is not an origin: use "
             "scheme://host[:port] without a path, e.g. https://app.example.com",
@@ -269,11 +226,6 @@ def parse_cors_origins(value: str | None) -> tuple[str, ...]:
             host = host.rsplit(":", 1)[0]
         origins.append(f"{parts.scheme}://{host}")
     return tuple(origins)
-
-
-def _entries(value: str | None) -> list[str]:
-    """The non-empty, trimmed parts of a comma-separated value."""
-    return [part.strip() for part in (value or "").split(",") if part.strip()]
 
 
 def parse_rate_limit(name: str, value: str | None) -> str | None:
@@ -299,7 +251,7 @@ _ALLOWED_HOST = re.compile(r"\.?[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
 
 def parse_allowed_hosts(value: str | None) -> tuple[str, ...]:
     """``BROKER_ALLOWED_HOSTS``: comma-separated host names, ``.example.com`` for subdomains."""
-    hosts = tuple(part.lower() for part in _entries(value))
+    hosts = tuple(part.lower() for part in entries(value))
     for host in hosts:
         if not _ALLOWED_HOST.fullmatch(host):
             raise ConfigError(
@@ -312,7 +264,7 @@ def parse_allowed_hosts(value: str | None) -> tuple[str, ...]:
 
 def parse_account_uids(value: str | None) -> tuple[str, ...]:
     """``MINDSET_ACCOUNT_UIDS``: comma-separated, at most 10, each 20 to 128 characters."""
-    uids = tuple(_entries(value))
+    uids = tuple(entries(value))
     if len(uids) > MAX_ACCOUNT_UIDS:
         raise ConfigError(
             f"MINDSET_ACCOUNT_UIDS lists {len(uids)} accounts; the vendor accepts at most "
@@ -329,7 +281,7 @@ def parse_account_uids(value: str | None) -> tuple[str, ...]:
 
 def parse_agent_uids(value: str | None) -> tuple[str, ...]:
     """``BROKER_DEMO_AGENT_UIDS``: comma-separated agent uids for the demo page."""
-    uids = tuple(_entries(value))
+    uids = tuple(entries(value))
     for position, uid in enumerate(uids, start=1):
         if not _AGENT_UID.fullmatch(uid):
             raise ConfigError(
@@ -345,7 +297,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 def parse_trusted_proxies(value: str | None) -> tuple[IPNetwork, ...]:
     """``BROKER_TRUSTED_PROXIES``: comma-separated addresses or CIDR networks."""
     networks = []
-    for part in _entries(value):
+    for part in entries(value):
         try:
             networks.append(ipaddress.ip_network(part, strict=False))
         except ValueError:
@@ -422,7 +374,7 @@ def _log_level(value: str) -> str:
 
 
 def _names(value: str) -> tuple[str, ...]:
-    return tuple(_entries(value))
+    return tuple(entries(value))
 
 
 # --- The declarations: one per setting, on the field that holds it -------------------------

@@ -6,6 +6,9 @@ metadata holds the :class:`Setting` (variable, kind, bounds, whether it is secre
 doc). A secret is left out of the field's ``repr``, so it never reaches a log or ``config
 check``. Every declaration is also listed in :data:`DECLARED`, for the documentation check.
 
+:func:`valid_if`, :func:`entries` and :func:`checked_url` are the small checks that many
+settings' ``parse`` functions share.
+
 A :class:`Reader` turns a mapping of names to values into typed values by those declarations;
 a :class:`NotingReader` notes each refusal and carries on with the default instead of raising,
 so ``config check`` can list every problem that start-up would meet one at a time.
@@ -13,9 +16,11 @@ so ``config check`` can list every problem that start-up would meet one at a tim
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, TypeVar
+from urllib.parse import SplitResult, urlsplit
 
 T = TypeVar("T")
 
@@ -84,6 +89,57 @@ def valid_if(accepted: Callable[[str], object], refusal: str) -> Callable[[str],
         return value
 
     return check
+
+
+def entries(value: str | None) -> list[str]:
+    """The non-empty, trimmed parts of a comma-separated value."""
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def checked_url(
+    value: str,
+    malformed: str,
+    *,
+    empty: tuple[str, ...] = (),
+    plaintext: str | None = None,
+    plaintext_on_loopback: bool = True,
+) -> SplitResult:
+    """``value`` split, when it is an http(s) URL with a host, no credentials and a valid port.
+
+    Otherwise :class:`ConfigError` with ``malformed``; so too when one of the parts named in
+    ``empty`` (``path``, ``query``, ``fragment``) is set. With ``plaintext`` given, plain http
+    is refused with that message, except to a loopback host when ``plaintext_on_loopback``.
+    """
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(malformed) from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.password is not None
+        or (port is not None and not 0 < port < 65536)
+        or any(getattr(parts, part) for part in empty)
+    ):
+        raise ConfigError(malformed)
+    if (
+        plaintext is not None
+        and parts.scheme == "http"
+        and not (plaintext_on_loopback and is_loopback(parts.hostname))
+    ):
+        raise ConfigError(plaintext)
+    return parts
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _text(setting: Setting, value: Any) -> Any:
