@@ -21,6 +21,8 @@ from app.observability.logs import user_hash
 from app.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
 from config import MindsetSettings
 
+from .vendor_defaults import CLIENT_OPTIONS
+
 SETTINGS = {
     mode: MindsetSettings(
         base_url="http://mindset.test",
@@ -34,7 +36,7 @@ SETTINGS = {
 EMAIL_SETTINGS = MindsetSettings(
     base_url="http://mindset.test", api_key="k" * 20, app_uid="app", identity="userEmail"
 )
-CLIENT = MindsetClient("http://mindset.test", "k" * 20, "app")
+CLIENT = MindsetClient("http://mindset.test", "k" * 20, "app", **CLIENT_OPTIONS)
 
 users = st.builds(
     CurrentUser,

@@ -15,6 +15,8 @@ from app.minting.reuse import request_key
 from app.users import CurrentUser
 from config import MindsetSettings
 
+from .vendor_defaults import CLIENT_OPTIONS
+
 APP = Path(__file__).resolve().parent.parent / "app"
 
 
@@ -69,7 +71,9 @@ def test_the_identity_mapping_and_the_client_agree_on_every_flavor(flavor: str) 
         flavor=flavor,
         legacy_email_domain="users.example.com",
     )
-    client = MindsetClient("http://mindset.test", "k" * 20, "app", flavor=flavor)
+    client = MindsetClient(
+        "http://mindset.test", "k" * 20, "app", **{**CLIENT_OPTIONS, "flavor": flavor}
+    )
     for user in (CurrentUser("ada", "ada@example.com", "Ada"), CurrentUser("bob")):
         body = client.body_for(auth_request_for(user, settings))
         assert ("externalId" in body) != ENDPOINTS[flavor].email_only

@@ -207,8 +207,11 @@ GEVENT_CLIENT = textwrap.dedent(
     monkey.patch_all()
     import sys, time
     from app.mindset.client import AuthRequest, MindsetClient
+    from tests.vendor_defaults import CLIENT_OPTIONS
     from app.mindset.errors import MindsetTimeout
-    client = MindsetClient(sys.argv[1], "key-0123456789", "app", read_timeout=30)
+    client = MindsetClient(
+        sys.argv[1], "key-0123456789", "app", **{**CLIENT_OPTIONS, "read_timeout": 30}
+    )
     started = time.monotonic()
     try:
         client.authenticate(AuthRequest(external_id="ada"), deadline=started + 1)

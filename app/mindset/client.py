@@ -121,10 +121,12 @@ class MindsetClient:
         api_key: str,
         app_uid: str,
         *,
-        flavor: str = FLAVOR_SDK3,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 5.0,
-        pool_size: int = 256,  # pragma: no mutate - the broker always passes MINDSET_POOL_SIZE
+        # The operator's settings (MINDSET_API_FLAVOR, MINDSET_*_TIMEOUT, MINDSET_POOL_SIZE):
+        # config.py declares their defaults, so none is restated here.
+        flavor: str,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
         session: requests.Session | None = None,
         observer: AttemptObserver | None = None,
     ) -> None:
