@@ -128,6 +128,7 @@ class ManagedProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self._temporary_log = log_path is None
         self._kept_logs = ""
+        self._log_offset = 0
 
     def command(self) -> list[str]:
         return self.argv
@@ -151,6 +152,9 @@ class ManagedProcess:
             os.close(handle)
             self.log_path = Path(name)
         with self.log_path.open("ab") as log:
+            # A log may hold an earlier run's lines (a restart, a reused name): readiness is
+            # read only from what this run writes.
+            self._log_offset = log.tell()
             # A fixed argv built by the caller, no shell.
             self.process = subprocess.Popen(  # nosec B603
                 self.command(),
@@ -174,9 +178,18 @@ class ManagedProcess:
             return self._kept_logs
         return self.log_path.read_text(errors="replace")
 
+    def output(self) -> str:
+        """What it wrote since the last :meth:`start`."""
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_offset)
+            return log.read().decode(errors="replace")
+
     def failure(self, problem: str) -> RuntimeError:
-        """An error naming the process, what went wrong and the end of its log."""
-        return RuntimeError(f"{self.what}: {problem}; its log ends:\n{self.logs()[-LOG_TAIL:]}")
+        """An error naming the process, what went wrong and the end of its output."""
+        tail = self.output()[-LOG_TAIL:]
+        return RuntimeError(f"{self.what}: {problem}; its output ends:\n{tail}")
 
     def wait_until(self, check: Callable[[], bool], what: str) -> None:
         """Poll ``check`` until it holds; fail at the start timeout or when the process exits."""
@@ -190,12 +203,12 @@ class ManagedProcess:
             time.sleep(POLL_INTERVAL)
 
     def wait_for_log(self, pattern: str) -> re.Match[str]:
-        """The first match of ``pattern`` (multi-line) in the log, once it is written."""
+        """The first match of ``pattern`` (multi-line) in what it wrote since it started."""
         compiled = re.compile(pattern, re.MULTILINE)
         found: list[re.Match[str]] = []
 
         def written() -> bool:
-            match = compiled.search(self.logs())
+            match = compiled.search(self.output())
             if match:
                 found.append(match)
             return match is not None
