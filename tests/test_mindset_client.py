@@ -9,7 +9,6 @@ import logging
 import re
 import socket
 import struct
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from config import FLAVOR_LEGACY
 
 from . import fake_secrets
 from .drip_server import DripServer
+from .loopback_server import LoopbackServer
 from .tls_server import TlsServer
 from .vendor_defaults import CLIENT_OPTIONS
 
@@ -242,42 +242,24 @@ def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_refused(vendor
         client.authenticate(AuthRequest(external_id="ada"))
 
 
-class DroppingServer:
+class DroppingServer(LoopbackServer):
     """Takes each connection, reads what arrives, and drops it without a word."""
 
     def __init__(self, *, reset_at_once: bool) -> None:
+        super().__init__()
         self.reset_at_once = reset_at_once
         self.connections = 0
         self.requests: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            with conn:
-                if self.reset_at_once:  # RST before the request is read
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    continue
-                conn.settimeout(2)
-                with contextlib.suppress(OSError):
-                    self.requests.append(conn.recv(65536))
-
-    def __enter__(self) -> DroppingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
+    def handle(self, conn: socket.socket) -> None:
+        self.connections += 1
+        with conn:
+            if self.reset_at_once:  # RST before the request is read
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            conn.settimeout(2)
+            with contextlib.suppress(OSError):
+                self.requests.append(conn.recv(65536))
 
 
 @pytest.mark.parametrize("reset_at_once", [False, True], ids=["after-reading", "at-once"])
