@@ -31,25 +31,11 @@ def redis_server() -> Iterator[RedisProcess]:
         yield server
 
 
-_open_instances: list[Instance] = []
-
-
-@pytest.fixture(autouse=True)
-def close_instances() -> Iterator[None]:
-    """Each test closes the Redis connections of the instances it built. Left to the garbage
-    collector, a socket would be closed during some later test, which then fails on the
-    ResourceWarning."""
-    yield
-    while _open_instances:
-        _open_instances.pop().close()
-
-
 class Instance:
     """One broker instance: its own app, coalescer, local store and vendor connection."""
 
     def __init__(self, redis_url: str, **settings: str) -> None:
         self.app = build_app(mindset_settings(BROKER_REDIS_URL=redis_url, **settings))
-        _open_instances.append(self)
         self.vendor = attach(self.app, GatedVendor())
         with self.app.app_context():
             broker = current_broker()
@@ -66,11 +52,6 @@ class Instance:
             return real(*args, **kwargs)
 
         self.shared.await_flight = await_flight  # type: ignore[method-assign]
-
-    def close(self) -> None:
-        self.shared.client.close()
-        for limiter in self.app.extensions.get("limiter", ()):
-            limiter.storage.storage.close()
 
     def get(self, user_id: str = "ada") -> tuple[int, Any]:
         client = self.app.test_client()
