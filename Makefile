@@ -60,7 +60,7 @@ test: lint typecheck bandit unit
 # tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the
 # verdicts, and only changed functions are tested again.
 mutation: $(VENV)/.dev
-	$(BIN)/mutmut run --max-children 2
+	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
 
 SOAK_SECONDS ?= 60

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from hypothesis import settings as hypothesis_settings
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -17,6 +18,14 @@ from app import create_app
 from app.logs import JsonFormatter
 
 from . import fake_secrets
+
+# `make mutation` runs the same property tests against hundreds of mutants: each run must draw
+# the same examples (a verdict that depends on the random seed is no verdict), keep no example
+# database between mutants, and not fail on time when mutmut's trampolines slow every call.
+hypothesis_settings.register_profile(
+    "mutation", derandomize=True, database=None, deadline=None, print_blob=False
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 MINDSET_BASE = "http://mindset.test"
 AUTH_URL = f"{MINDSET_BASE}/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
