@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from hypothesis import settings as hypothesis_settings
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from werkzeug.test import TestResponse
 
 from app import create_app
