@@ -299,3 +299,20 @@ def test_a_waiter_raises_its_own_copy_of_the_leaders_error_with_its_cause() -> N
     assert followers.value is not leaders.value
     assert str(followers.value) == "vendor down"
     assert followers.value.__cause__ is cause
+
+
+@pytest.mark.parametrize(
+    ("request_", "key"),
+    [
+        (AuthRequest(external_id="ada"),
+         "56565624cdeb97978de65825f376da89cf0518921ee475a08c7739688b7eec5f"),
+        (AuthRequest(user_email="zoë@example.com", name="Zoë Ünal", account_uids=("a1", "a2")),
+         "16f7a6619aa093907383a9fe514f992c8e58a79d621e07bd330568f1fe33af3c"),
+        (AuthRequest(external_id="ada\ud800", name="Ada"),
+         "094dbd13e517f487cedef78ef8ecfcaea616f7b2818b1bd38c85aedff4ead0fd"),
+    ],
+)  # fmt: skip
+def test_request_keys_are_the_same_in_every_release(request_: AuthRequest, key: str) -> None:
+    # Instances share tokens and calls through Redis by this key, also while a rolling deploy
+    # runs two releases side by side: a release that changed it would share nothing.
+    assert request_key(b"k" * 32, PARTS, request_) == key
