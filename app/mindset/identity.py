@@ -17,7 +17,7 @@ from ..users import CurrentUser
 from .client import AuthRequest
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@(?P<domain>[^@\s]+\.[^@\s.]+)")
 MAX_EMAIL_LENGTH = 100
 MAX_NAME_LENGTH = 100
 # Readable part of a derived id; the hash after it is what makes the id unique.
@@ -91,9 +91,8 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
 
 def on_domain(email: str, domain: str) -> bool:
     """Whether ``email`` is an address on ``domain`` (domains compare case-insensitively)."""
-    # Only checked emails get here, and their shape allows one "@": split at the first or the
-    # last, it is the same one.
-    return email.rpartition("@")[2].casefold() == domain.casefold()  # pragma: no mutate
+    shape = EMAIL_SHAPE.fullmatch(email)
+    return shape is not None and shape["domain"].casefold() == domain.casefold()
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:
