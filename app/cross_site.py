@@ -106,7 +106,11 @@ def _listed_origins() -> tuple[str, ...]:
 
 def _origin() -> str | None:
     origin = request.origin
-    return origin.strip().lower() if origin is not None else None
+    return _normalized(origin) if origin is not None else None
+
+
+def _normalized(origin: str) -> str:
+    return origin.strip().lower()
 
 
 def _listed(origin: str | None) -> bool:
@@ -164,9 +168,9 @@ def _preflight() -> Response:
 def add_cors_headers(response: Response) -> Response:
     """``after_request``: CORS for listed origins; ``Vary: Origin`` on every answer."""
     response.vary.add("Origin")
-    origin = _origin()
-    if _listed(origin) and response.status_code != 403:
-        response.access_control_allow_origin = (request.origin or "").strip()
+    sent = request.origin
+    if sent is not None and _listed(_normalized(sent)) and response.status_code != 403:
+        response.access_control_allow_origin = sent.strip()
         response.access_control_allow_credentials = True
         response.access_control_expose_headers = HeaderSet(EXPOSED_HEADERS)
     return response

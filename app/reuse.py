@@ -31,6 +31,9 @@ from .mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000
+# JSON keeps field boundaries unambiguous whatever characters the values hold; compact and
+# unescaped, so the keys (shared by instances through Redis) stay what they have always been.
+_KEY_MATERIAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> str:
@@ -49,10 +52,9 @@ def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> st
         request.name or "",
         *request.account_uids,
     ]
-    # JSON keeps field boundaries unambiguous whatever characters the values hold, and
     # "surrogatepass" encodes a lone surrogate (JSON sessions and claims may carry one)
     # injectively instead of failing the request.
-    material = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    material = _KEY_MATERIAL.encode(fields)
     encoded = material.encode(
         "utf-8",  # pragma: no mutate (codec names ignore case: "UTF-8" is this codec)
         "surrogatepass",

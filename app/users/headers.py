@@ -31,7 +31,7 @@ def direct_peer() -> str | None:
 
 
 def is_trusted(peer: str | None, settings: HeaderResolverSettings) -> bool:
-    if peer is None or not settings.trusted_proxies:
+    if peer is None:
         return False
     try:
         # A scoped IPv6 peer ("fe80::1%eth0") parses; its network ignores the scope.
