@@ -95,7 +95,7 @@ def redact_record(record: logging.LogRecord) -> None:
         record.exc_info = record.exc_text = record.stack_info = None  # pragma: no mutate
         for key in vars(record).keys() - _STANDARD_ATTRS:
             delattr(record, key)
-    record._redacted = True  # pragma: no mutate
+    record._redacted = True  # pragma: no mutate (the idempotence mark, see above)
 
 
 def _redact_record(record: logging.LogRecord) -> None:
