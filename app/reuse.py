@@ -31,6 +31,9 @@ from .mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000
+# JSON keeps field boundaries unambiguous whatever characters the values hold; compact and
+# unescaped, so the keys (shared by instances through Redis) stay what they have always been.
+_KEY_MATERIAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> str:
@@ -45,15 +48,18 @@ def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> st
     fields = [
         *parts,
         "externalId" if request.external_id is not None else "userEmail",
-        request.external_id or request.user_email or "",
+        request.external_id if request.external_id is not None else request.user_email,
         request.name or "",
         *request.account_uids,
     ]
-    # JSON keeps field boundaries unambiguous whatever characters the values hold, and
     # "surrogatepass" encodes a lone surrogate (JSON sessions and claims may carry one)
     # injectively instead of failing the request.
-    material = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    return hmac.new(secret, material.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    material = _KEY_MATERIAL.encode(fields)
+    encoded = material.encode(
+        "utf-8",  # pragma: no mutate (codec names ignore case: "UTF-8" is this codec)
+        "surrogatepass",
+    )
+    return hmac.new(secret, encoded, hashlib.sha256).hexdigest()
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -63,7 +69,8 @@ def jwt_expiry(token: str) -> float | None:
         return None
     payload = pieces[1]
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        # JWTs drop base64's padding; the decoder ignores padding beyond what is missing.
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     except (ValueError, binascii.Error):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
@@ -89,7 +96,7 @@ class ReusePolicy:
         exp = jwt_expiry(token) if self.jwt else None
         if exp is not None:
             until = exp - self.margin
-        elif self.fixed > 0:
+        elif self.fixed:  # seconds, never negative (config.py)
             until = now + self.fixed
         if until is None or until <= now:
             return None
@@ -130,5 +137,5 @@ class LocalTokens:
         for key in [k for k, (_, until) in self._tokens.items() if until <= now]:
             del self._tokens[key]
         # Room for a tenth more before the next scan, so a full store does not scan per put.
-        while len(self._tokens) > self.capacity * 9 // 10:
+        while len(self._tokens) * 10 > self.capacity * 9:
             del self._tokens[next(iter(self._tokens))]

@@ -11,12 +11,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from werkzeug.test import TestResponse
 
 from app import create_app
 from app.logs import JsonFormatter
 
 from . import fake_secrets
+
+# `make mutation` runs the same property tests against hundreds of mutants: each run must draw
+# the same examples (a verdict that depends on the random seed is no verdict), keep no example
+# database between mutants, and not fail on time when mutmut's trampolines slow every call.
+hypothesis_settings.register_profile(
+    "mutation", derandomize=True, database=None, deadline=None, print_blob=False
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # https: production refuses a plain-http vendor host off loopback.
 MINDSET_BASE = "https://mindset.test"

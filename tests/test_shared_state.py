@@ -47,7 +47,6 @@ class Instance:
         self.following = threading.Event()
         following, real = self.following, self.shared.await_flight
 
-
         def await_flight(*args: Any, **kwargs: Any) -> Any:
             following.set()
             return real(*args, **kwargs)
