@@ -62,9 +62,12 @@ test: lint imports typecheck bandit unit
 
 # Mutates the security-critical modules ([tool.mutmut] in pyproject.toml) and runs their fast
 # tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the
-# verdicts, and only changed functions are tested again.
+# verdicts, so only changed functions and the last run's survivors are tested again (remove
+# mutants/ for a full run). HYPOTHESIS_PROFILE: the same examples for every mutant (conftest).
 mutation: $(VENV)/.dev
-	$(BIN)/mutmut run --max-children 2
+	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_report.py --survivors \
+		| HYPOTHESIS_PROFILE=mutation xargs -r $(BIN)/mutmut run --max-children 2 >/dev/null
 	$(BIN)/python scripts/mutation_report.py
 
 SOAK_SECONDS ?= 60

@@ -11,12 +11,21 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import settings as hypothesis_settings
 from werkzeug.test import TestResponse
 
 from app import create_app
 from app.observability.logs import JsonFormatter
 
 from . import fake_secrets
+
+# `make mutation` runs the same property tests against hundreds of mutants: each run must draw
+# the same examples (a verdict that depends on the random seed is no verdict), keep no example
+# database between mutants, and not fail on time when mutmut's trampolines slow every call.
+hypothesis_settings.register_profile(
+    "mutation", derandomize=True, database=None, deadline=None, print_blob=False
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # https: production refuses a plain-http vendor host off loopback.
 MINDSET_BASE = "https://mindset.test"
@@ -92,11 +101,41 @@ def mindset_settings(**extra: str) -> dict[str, str]:
     }
 
 
+_built_apps: list[Flask] = []
+
+
 def build_app(settings: dict[str, str]) -> Flask:
     app = create_app(settings)
     app.test_client_class = SecretCheckingClient
     app.testing = True
+    _built_apps.append(app)
     return app
+
+
+@pytest.fixture(autouse=True)
+def close_built_apps() -> Iterator[None]:
+    """Each test closes the connections of the apps it built (vendor pool, Redis clients).
+
+    Left to the garbage collector, a socket is closed during some later test, whose
+    ``ResourceWarning`` then fails that test instead.
+    """
+    yield
+    while _built_apps:
+        close_connections(_built_apps.pop())
+
+
+def close_connections(app: Flask) -> None:
+    for extension in list(app.extensions.values()):
+        tokens = getattr(extension, "mindset", None)
+        if tokens is not None:
+            tokens.client.session.close()
+            if tokens.shared is not None:
+                tokens.shared.client.close()
+    for limiter in app.extensions.get("limiter", ()):
+        # Redis counter storage holds a client; the in-memory one holds nothing to close.
+        close = getattr(getattr(limiter.storage, "storage", None), "close", None)
+        if callable(close):
+            close()
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,6 +17,7 @@ import pytest
 from flask import Flask
 
 from app.mindset.client import AuthRequest
+from app.minting.coalesce import Coalescer
 from app.minting.reuse import request_key
 from app.minting.tokens import MindsetTokens
 from app.observability import telemetry
@@ -250,3 +253,66 @@ def test_coalescing_works_between_gevent_greenlets() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[0] == "1 49 {'token'}"
+
+
+def test_nobody_waits_on_a_key_without_a_call_in_flight() -> None:
+    assert Coalescer[str]().waiting("nobody") == 0
+
+
+def test_a_waiter_gives_up_on_a_lost_leader_and_does_the_work_itself() -> None:
+    coalescer = Coalescer[str](max_wait=0.05)
+    gate = threading.Event()
+
+    def lost() -> str:
+        gate.wait(WAIT)
+        return "late"
+
+    leader = concurrently([partial(coalescer.run, "key", lost)])
+    wait_until(lambda: "key" in coalescer._calls, "the leader to start")
+    try:
+        started = time.monotonic()
+        assert coalescer.run("key", lambda: "own") == ("own", False)
+        assert time.monotonic() - started < WAIT / 2
+    finally:
+        gate.set()
+    assert results(leader) == [("late", False)]
+
+
+def test_a_waiter_raises_its_own_copy_of_the_leaders_error_with_its_cause() -> None:
+    coalescer = Coalescer[str]()
+    gate = threading.Event()
+    cause = KeyError("the original failure")
+
+    def failing() -> str:
+        gate.wait(WAIT)
+        raise RuntimeError("vendor down") from cause
+
+    leader = concurrently([partial(coalescer.run, "key", failing)])
+    wait_until(lambda: "key" in coalescer._calls, "the leader to start")
+    follower = concurrently([partial(coalescer.run, "key", lambda: "unused")])
+    wait_until(lambda: coalescer.waiting("key") == 1, "the follower to wait")
+    gate.set()
+    with pytest.raises(RuntimeError) as leaders:
+        leader[0].result(WAIT)
+    with pytest.raises(RuntimeError) as followers:
+        follower[0].result(WAIT)
+    assert followers.value is not leaders.value
+    assert str(followers.value) == "vendor down"
+    assert followers.value.__cause__ is cause
+
+
+@pytest.mark.parametrize(
+    ("request_", "key"),
+    [
+        (AuthRequest(external_id="ada"),
+         "56565624cdeb97978de65825f376da89cf0518921ee475a08c7739688b7eec5f"),
+        (AuthRequest(user_email="zoë@example.com", name="Zoë Ünal", account_uids=("a1", "a2")),
+         "16f7a6619aa093907383a9fe514f992c8e58a79d621e07bd330568f1fe33af3c"),
+        (AuthRequest(external_id="ada\ud800", name="Ada"),
+         "094dbd13e517f487cedef78ef8ecfcaea616f7b2818b1bd38c85aedff4ead0fd"),
+    ],
+)  # fmt: skip
+def test_request_keys_are_the_same_in_every_release(request_: AuthRequest, key: str) -> None:
+    # Instances share tokens and calls through Redis by this key, also while a rolling deploy
+    # runs two releases side by side: a release that changed it would share nothing.
+    assert request_key(b"k" * 32, PARTS, request_) == key

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import jwt
 import pytest
 import responses
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
+
+from app.protection.cross_site import cross_site_navigation_allowed, token_routes
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
 
@@ -227,3 +231,131 @@ def test_a_10_kb_origin_is_cut_short_in_the_log_line(
     assert "o" * 50 in line
     assert "o" * 65 not in line
     assert "more characters" in line
+
+
+def probe_app(**extra: str) -> Flask:
+    """An app with a blueprint made protected inside the test, not at import time.
+
+    ``token_routes`` and ``cross_site_navigation_allowed`` run when a blueprint module is
+    imported; calling them here checks what they do to a blueprint and a view of its own.
+    """
+    app = build_app(mindset_settings(BROKER_CORS_ORIGINS=LISTED, **extra))
+    probe = token_routes(Blueprint("probe", __name__))
+
+    @probe.route("/probe/navigation", methods=["GET", "POST"])
+    @cross_site_navigation_allowed
+    def navigation() -> str:
+        return "navigated"
+
+    @probe.get("/probe/fetch")
+    def fetch() -> str:
+        return "fetched"
+
+    app.register_blueprint(probe)
+    return app
+
+
+NAVIGATE = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "status"),
+    [
+        ("GET", "/probe/navigation", NAVIGATE, 200),
+        ("GET", "/probe/navigation", {**NAVIGATE, "Sec-Fetch-Dest": "document"}, 200),
+        ("GET", "/probe/navigation", {**NAVIGATE, "Sec-Fetch-Mode": "NAVIGATE"}, 200),
+        ("GET", "/probe/navigation", {**NAVIGATE, "Sec-Fetch-Dest": "Document"}, 200),
+        # Only a top-level document navigation: not a frame, not a fetch, not a form post.
+        ("GET", "/probe/navigation", {**NAVIGATE, "Sec-Fetch-Dest": "iframe"}, 403),
+        ("GET", "/probe/navigation", {**NAVIGATE, "Sec-Fetch-Mode": "cors"}, 403),
+        ("GET", "/probe/navigation", {"Sec-Fetch-Site": "cross-site"}, 403),
+        ("POST", "/probe/navigation", NAVIGATE, 403),
+        # An unmarked view of the same blueprint takes no navigation from another site.
+        ("GET", "/probe/fetch", NAVIGATE, 403),
+        ("GET", "/probe/fetch", {"Sec-Fetch-Site": "same-origin"}, 200),
+    ],
+)
+def test_only_a_marked_view_takes_top_level_navigations_from_other_sites(
+    method: str, path: str, headers: dict[str, str], status: int
+) -> None:
+    response = probe_app().test_client().open(path, method=method, headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert response.get_json()["error"] == "cross_site"
+
+
+def test_a_blueprint_made_a_token_route_gets_cors_and_the_rate_limits() -> None:
+    client = probe_app(BROKER_RATE_LIMIT_PER_IP="2/minute").test_client()
+    listed = client.get("/probe/fetch", headers={"Origin": LISTED, "Sec-Fetch-Site": "cross-site"})
+    assert listed.status_code == 200
+    assert listed.headers["Access-Control-Allow-Origin"] == LISTED
+    assert client.get("/probe/fetch").status_code == 200
+    limited = client.get("/probe/fetch")
+    assert limited.status_code == 429
+    assert limited.get_json()["error"] == "rate_limited"
+
+
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({"Sec-Fetch-Site": "sideways"}, "an unknown Sec-Fetch-Site value"),
+        ({"Sec-Fetch-Site": "same-site"}, "Sec-Fetch-Site same-site"),
+        ({"Sec-Fetch-Site": "cross-site"}, "Sec-Fetch-Site cross-site"),
+        ({}, "an origin that is not allowed"),
+    ],
+)
+def test_a_refusal_is_logged_with_its_reason_the_origin_and_the_setting_to_fix(
+    client: FlaskClient, vendor: Any, broker_logs: LogLines, headers: dict[str, str], why: str
+) -> None:
+    response = client.get(
+        "/api/getusertoken", headers={"Origin": "https://evil.example", **headers}
+    )
+    assert response.status_code == 403
+    assert response.get_json()["message"] == (
+        "This endpoint answers only pages of the host application's own site."
+    )
+    (line,) = [json.loads(line) for line in broker_logs if "cross_site: refused" in line]
+    assert line["msg"] == (
+        f"cross_site: refused a request with {why} (Origin 'https://evil.example'); list the "
+        "origin in BROKER_CORS_ORIGINS if it is the host app's"
+    )
+    assert (line["error_code"], line["status"]) == ("cross_site", 403)
+
+
+def test_a_preflight_answers_the_methods_headers_and_how_long_to_keep_them(
+    client: FlaskClient, vendor: Any
+) -> None:
+    response = client.options(
+        "/api/getusertoken",
+        headers={
+            "Origin": LISTED,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "Authorization, content-type",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Methods"] == response.headers["Allow"]
+    assert {"GET", "OPTIONS"} <= set(response.headers["Allow"].split(", "))
+    assert response.headers["Access-Control-Allow-Headers"] == "Authorization, content-type"
+    assert response.headers["Access-Control-Max-Age"] == "600"
+
+
+def test_a_preflight_asking_for_no_headers_is_allowed_none(
+    client: FlaskClient, vendor: Any
+) -> None:
+    response = client.options(
+        "/api/getusertoken",
+        headers={"Origin": LISTED, "Access-Control-Request-Method": "GET"},
+    )
+    assert response.status_code == 204
+    assert "Access-Control-Allow-Headers" not in response.headers
+
+
+def test_a_listed_origin_may_read_exactly_the_retry_and_request_id_headers(
+    client: FlaskClient, vendor: Any
+) -> None:
+    sign_in(client, "ada")
+    response = client.get("/api/getusertoken", headers={"Origin": f" {LISTED} "})
+    assert response.headers["Access-Control-Allow-Origin"] == LISTED
+    assert response.headers["Access-Control-Expose-Headers"] == "Retry-After, X-Request-ID"
+    assert "Origin" in response.headers["Vary"].split(", ")

@@ -7,7 +7,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
-from app.minting.identity import EXTERNAL_ID, checked_email, derive_external_id, external_id_for
+from app.minting.identity import (
+    EXTERNAL_ID,
+    checked_email,
+    derive_external_id,
+    external_id_for,
+    is_address,
+)
+
+from .conftest import LogLines, build_app, mindset_settings
 
 
 @pytest.mark.parametrize("user_id", ["ada", "user_123-X", "a" * 100, "0"])
@@ -110,3 +118,87 @@ def test_strict_mode_passes_ids_of_the_derived_shape_unchanged() -> None:
     # on switching from derive to strict.
     shaped = derive_external_id("auth0|5f2c8e")
     assert external_id_for(shaped, derive=False) == shaped
+
+
+NO_EMAIL = "The signed-in user has no email address, which {} requires."
+BAD_EMAIL = (
+    "The signed-in user's email address is not one the vendor accepts "
+    "(email-shaped, at most 100 characters)."
+)
+
+
+@pytest.mark.parametrize(
+    ("settings", "session", "message", "hint"),
+    [
+        pytest.param({}, {"user_id": "ada lovelace"},
+                     "The signed-in user's id cannot be a Mindset externalId (only A-Z a-z 0-9 _ "
+                     "-, at most 100 characters). The operator can set "
+                     "MINDSET_EXTERNAL_ID_MODE=derive to map such ids to stable accepted ones.",
+                     "user id outside the externalId charset or length; set "
+                     "MINDSET_EXTERNAL_ID_MODE=derive or map ids in the host app",
+                     id="strict-id"),
+        pytest.param({"MINDSET_IDENTITY": "userEmail"}, {"user_id": "ada"},
+                     NO_EMAIL.format("MINDSET_IDENTITY"),
+                     "user without an email while MINDSET_IDENTITY needs one", id="no-email"),
+        pytest.param({"MINDSET_IDENTITY": "userEmail"},
+                     {"user_id": "ada", "user_email": "not an email"}, BAD_EMAIL,
+                     "user email rejected by shape or length while MINDSET_IDENTITY needs one",
+                     id="bad-email"),
+        pytest.param({"MINDSET_API_FLAVOR": "legacy"},
+                     {"user_id": "ada", "user_email": "not an email"}, BAD_EMAIL,
+                     "user email rejected by shape or length while MINDSET_API_FLAVOR=legacy "
+                     "needs one", id="legacy-bad-email"),
+        pytest.param({"MINDSET_API_FLAVOR": "legacy"}, {"user_id": "ada"},
+                     "The signed-in user has no email address, which Mindset's legacy endpoint "
+                     "needs. The operator can set MINDSET_LEGACY_EMAIL_DOMAIN to identify such "
+                     "users as <user id>@<domain>.",
+                     "user without an email on the legacy flavor; set MINDSET_LEGACY_EMAIL_DOMAIN",
+                     id="legacy-no-email"),
+        pytest.param({"MINDSET_API_FLAVOR": "legacy",
+                      "MINDSET_LEGACY_EMAIL_DOMAIN": "users.example.com"},
+                     {"user_id": "ada lovelace"},
+                     "The signed-in user's id cannot form an address with "
+                     "MINDSET_LEGACY_EMAIL_DOMAIN that Mindset accepts (email-shaped, at most 100 "
+                     "characters).",
+                     "<user id>@MINDSET_LEGACY_EMAIL_DOMAIN is not email-shaped or is too long; "
+                     "shorten the domain or give users an email", id="legacy-id-not-an-address"),
+        pytest.param({"MINDSET_API_FLAVOR": "legacy",
+                      "MINDSET_LEGACY_EMAIL_DOMAIN": "users.example.com"},
+                     {"user_id": "ada", "user_email": "bob@Users.Example.com"},
+                     "The signed-in user's email address is on a domain that is reserved for "
+                     "users without an email, so it cannot identify them to Mindset.",
+                     "user email on MINDSET_LEGACY_EMAIL_DOMAIN, which is reserved for users "
+                     "without an email; give MINDSET_LEGACY_EMAIL_DOMAIN a domain no host user "
+                     "has an address on", id="legacy-reserved-domain"),
+    ],
+)  # fmt: skip
+def test_an_identity_refusal_tells_the_user_what_and_the_operator_which_setting(
+    settings: dict[str, str],
+    session: dict[str, str],
+    message: str,
+    hint: str,
+    broker_logs: LogLines,
+) -> None:
+    client = build_app(mindset_settings(**settings)).test_client()
+    with client.session_transaction() as cookie:
+        cookie.update(session)
+    response = client.get("/api/getusertoken")
+    assert response.status_code == 422
+    assert response.get_json()["message"] == message
+    assert f"invalid_identity: {hint}" in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    ("email", "accepted"),
+    [
+        ("a" * 64 + "@" + "b" * 32 + ".io", True),  # exactly 100 characters
+        ("a" * 64 + "@" + "b" * 33 + ".io", False),
+        (f"ada{chr(0xDFFF)}@example.com", False),  # the last lone surrogate
+        (f"ada{chr(0xD800)}@example.com", False),  # the first
+        (f"ada{chr(0xE000)}@example.com", True),  # the first character after them
+    ],
+)
+def test_an_email_is_accepted_up_to_100_characters_of_text_utf8_can_carry(
+    email: str, accepted: bool
+) -> None:
+    assert is_address(email) is accepted

@@ -3,6 +3,7 @@ limits, the same every time, and nothing a caller sends can change it."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -98,3 +99,29 @@ def test_session_values_of_any_type_give_a_user_or_nobody(values: dict[str, obje
         assert user.id == str(values["user_id"])
         assert 0 < len(user.id) <= MAX_FIELD_LENGTH
         AuthRequest(external_id=derive_external_id(user.id))
+
+
+LONGEST = "x" * MAX_FIELD_LENGTH
+TOO_LONG = "x" * (MAX_FIELD_LENGTH + 1)
+
+
+@pytest.mark.parametrize(
+    ("values", "user"),
+    [
+        ({"id": LONGEST}, CurrentUser(id=LONGEST)),
+        ({"id": TOO_LONG}, None),
+        ({"id": "ada", "email": LONGEST}, CurrentUser(id="ada", email=LONGEST)),
+        ({"id": "ada", "email": TOO_LONG}, None),  # abuse: refused, not identified otherwise
+        ({"id": "ada", "email": 42}, CurrentUser(id="ada")),  # not text: no email
+        ({"id": "ada", "email": " \u3000"}, CurrentUser(id="ada")),  # blank: no email
+        ({"id": "ada", "name": "  Ada  "}, CurrentUser(id="ada", name="Ada")),
+        ({"id": "ada", "name": " \t "}, CurrentUser(id="ada")),  # blank: no name
+        ({"id": "ada", "name": LONGEST}, CurrentUser(id="ada", name=LONGEST)),
+        ({"id": "ada", "name": TOO_LONG}, CurrentUser(id="ada")),  # display only: dropped
+        ({"id": "ada", "name": 7}, CurrentUser(id="ada")),
+    ],
+)
+def test_a_user_is_built_from_loosely_typed_values_within_the_length_limit(
+    values: dict[str, object], user: CurrentUser | None
+) -> None:
+    assert user_from_mapping(values, "id", "email", "name") == user

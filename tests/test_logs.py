@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -173,3 +174,131 @@ def test_a_log_call_with_wrong_arguments_does_not_break_the_request(
     logging.getLogger("broker.careless").info("two %s %s", "only-one")
     line = json.loads(broker_logs[-1])
     assert "unformattable" in line["msg"]
+
+
+def test_a_secret_of_eight_characters_is_masked_and_a_shorter_one_is_not(
+    broker_logs: LogLines,
+) -> None:
+    redaction.register_secret("8-chars!")
+    redaction.register_secret("7-chars")
+    logging.getLogger("broker.careless").info("8-chars! 7-chars")
+    assert json.loads(broker_logs[-1])["msg"] == f"{redaction.MASK} 7-chars"
+
+
+def test_request_secrets_and_cookies_of_eight_characters_are_masked_in_that_request_only(
+    broker_logs: LogLines,
+) -> None:
+    app = build_app(mindset_settings())
+    with app.test_request_context(headers={"Cookie": "a=cookie-8; b=cook-7"}):
+        redaction.request_secret("request8")
+        redaction.request_secret("reqst-7")
+        redaction.request_secret(None)
+        logging.getLogger("broker.careless").info("request8 reqst-7 cookie-8 cook-7")
+    with app.test_request_context():
+        logging.getLogger("broker.careless").info("request8 cookie-8")
+    inside, outside = (json.loads(line)["msg"] for line in broker_logs[-2:])
+    assert inside == f"{redaction.MASK} reqst-7 {redaction.MASK} cook-7"
+    assert outside == "request8 cookie-8"
+
+
+def test_a_request_secret_outside_a_request_is_ignored(broker_logs: LogLines) -> None:
+    redaction.request_secret("outside-any-request")
+    logging.getLogger("broker.careless").info("outside-any-request")
+    assert json.loads(broker_logs[-1])["msg"] == "outside-any-request"
+
+
+def test_a_secret_that_contains_another_is_masked_whole(broker_logs: LogLines) -> None:
+    # The shorter secret sorts after the longer one by its text: only length decides the order.
+    redaction.register_secret("zz-inner-secret")
+    redaction.register_secret("aa-zz-inner-secret-aa")
+    logging.getLogger("broker.careless").info("aa-zz-inner-secret-aa")
+    assert json.loads(broker_logs[-1])["msg"] == redaction.MASK
+
+
+class Quoting:
+    """An object logged by its text, which quotes a secret."""
+
+    def __str__(self) -> str:
+        return "holder of an-unregistered-secret"
+
+
+def test_values_of_every_shape_are_masked_with_the_secrets_given() -> None:
+    secrets = ["an-unregistered-secret"]
+    value = {
+        "text": "x an-unregistered-secret y",
+        "nested": {"list": ["an-unregistered-secret", 1], "tuple": ("an-unregistered-secret",)},
+        "object": Quoting(),
+        "plain": [None, True, 3, 2.5],
+    }
+    assert redaction._redact_value(value, secrets) == {
+        "text": f"x {redaction.MASK} y",
+        "nested": {"list": [redaction.MASK, 1], "tuple": (redaction.MASK,)},
+        "object": f"holder of {redaction.MASK}",
+        "plain": [None, True, 3, 2.5],
+    }
+    assert redaction.redact("an-unregistered-secret", secrets) == redaction.MASK
+
+
+def record_with(**fields: Any) -> logging.LogRecord:
+    record = logging.LogRecord("broker.x", logging.ERROR, __file__, 1, "plain", None, None)
+    for name, value in fields.items():
+        setattr(record, name, value)
+    return record
+
+
+def test_a_formatted_traceback_and_a_stack_are_masked_too() -> None:
+    redaction.register_secret(fake_secrets.API_KEY)
+    record = record_with(
+        exc_text=f"Traceback: key {fake_secrets.API_KEY}",
+        stack_info=f"Stack: key {fake_secrets.API_KEY}",
+        _private=f"key {fake_secrets.API_KEY}",
+    )
+    redaction.redact_record(record)
+    assert record.exc_text == f"Traceback: key {redaction.MASK}"
+    assert record.stack_info == f"Stack: key {redaction.MASK}"
+    assert vars(record)["_private"] == f"key {redaction.MASK}"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("cannot be shown")
+
+
+def test_a_record_that_cannot_be_masked_is_withheld_whole() -> None:
+    record = record_with(
+        caller_field=Unprintable(), other="kept?", _private="kept?", stack_info="a stack"
+    )
+    redaction.redact_record(record)
+    assert record.getMessage() == "[log record withheld: redaction failed with RuntimeError]"
+    assert not record.args
+    assert not record.exc_info
+    assert not record.stack_info
+    assert [key for key in ("caller_field", "other", "_private") if hasattr(record, key)] == []
+    line = json.loads(JsonFormatter().format(record))
+    assert line["msg"] == "[log record withheld: redaction failed with RuntimeError]"
+    assert line["logger"] == "broker.x"
+
+
+def test_a_secret_setting_nested_anywhere_is_registered_and_public_ones_are_not(
+    broker_logs: LogLines,
+) -> None:
+    @dataclasses.dataclass
+    class Inner:
+        token: str = dataclasses.field(repr=False)
+        url: str = dataclasses.field(repr=False)
+        visible: str = "a-public-value-123"
+
+    @dataclasses.dataclass
+    class Outer:
+        inner: Inner
+
+    redaction.register_settings_secrets(
+        Outer(Inner(token="nested-secret-value", url="https://user:url-password-1@host.test/"))
+    )
+    redaction.register_settings_secrets("not settings at all")
+    logging.getLogger("broker.careless").info(
+        "nested-secret-value url-password-1 a-public-value-123"
+    )
+    assert json.loads(broker_logs[-1])["msg"] == (
+        f"{redaction.MASK} {redaction.MASK} a-public-value-123"
+    )

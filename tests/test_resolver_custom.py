@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.users.custom import import_callable
 from config import ConfigError, load_settings
 
 from .conftest import LogLines, build_app
@@ -106,3 +108,67 @@ def test_a_broken_resolver_neither_knocks_out_nor_skips_the_rate_limits(
     assert app.extensions["broker_rate_limits"].limiter._storage_dead is False
     assert "falling back" not in broker_logs.joined()
     assert "Failed to rate limit" not in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    ("query", "wrong"),
+    [
+        ("", None),
+        ("email=none&name=none", None),  # email and name are optional
+        ("id=int&email=bytes", "id is int, email is bytes"),
+        ("email=int", "email is int"),
+        ("name=bytes", "name is bytes"),
+        ("id=none&name=int", "id is NoneType, name is int"),
+    ],
+)
+def test_a_hosts_current_user_is_taken_once_each_field_has_its_type(
+    query: str, wrong: str | None, broker_logs: LogLines
+) -> None:
+    client = client_for(f"{MODULE}:typed_fields")
+    response = client.get(f"/api/typingmind/authcode?{query}")
+    if wrong is None:
+        assert response.status_code == 200
+        return
+    assert response.status_code == 500
+    assert (
+        f"user resolver {MODULE}:typed_fields returned a CurrentUser whose {wrong}; its id must "
+        "be a str (email and name a str or None)"
+    ) in broker_logs.joined()
+
+
+def test_a_raising_host_callable_is_logged_with_its_traceback_and_what_to_fix(
+    broker_logs: LogLines,
+) -> None:
+    assert client_for(f"{MODULE}:broken").get("/api/typingmind/authcode").status_code == 500
+    lines = [json.loads(line) for line in broker_logs]
+    (raised,) = [line for line in lines if line["msg"] == f"user resolver {MODULE}:broken raised"]
+    assert raised["level"] == "error"
+    assert "RuntimeError: the host user store is down" in raised["exc"]
+    assert (
+        f"user resolver {MODULE}:broken raised RuntimeError; fix the host's resolver (it must "
+        "return a mapping with 'id', or None)"
+    ) in broker_logs.joined()
+
+
+def test_a_host_callable_returning_another_type_is_logged_with_what_it_must_return(
+    broker_logs: LogLines,
+) -> None:
+    assert client_for(f"{MODULE}:wrong_type").get("/api/typingmind/authcode").status_code == 500
+    assert (
+        f"user resolver {MODULE}:wrong_type returned list; it must return a mapping with 'id' "
+        "(and optionally 'email', 'name'), or None"
+    ) in broker_logs.joined()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("tests.no_such_module:f", "cannot import module 'tests.no_such_module' "
+         "(ModuleNotFoundError); is it on PYTHONPATH or in the working directory?"),
+        (f"{MODULE}:Resolvers:nested", f"module '{MODULE}' has no attribute 'Resolvers:nested'"),
+    ],
+)  # fmt: skip
+def test_an_unusable_host_callable_names_what_to_fix(path: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        import_callable(path)
+    assert str(refused.value) == f"BROKER_USER_RESOLVER: {message}"

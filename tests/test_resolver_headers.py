@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.users.headers import is_trusted
+from app.users.headers import direct_peer, is_trusted
 from config import ConfigError, load_settings
 
 from .conftest import LogLines, build_app
@@ -133,3 +135,27 @@ def test_is_trusted_refuses_non_ip_peers_even_when_every_address_is_trusted(
     ).users.headers
     assert is_trusted("10.0.0.5", settings)  # the settings do trust every IP address
     assert is_trusted(peer, settings) is (peer == "::")
+
+
+def test_a_scoped_link_local_proxy_is_trusted_by_its_network() -> None:
+    assert from_peer(client_for("fe80::/10"), "fe80::1%eth0", PROXY_HEADERS) == ADA
+
+
+@pytest.mark.parametrize("peer", [None, 3232235521, b"10.0.0.5"])
+def test_a_peer_address_that_is_not_text_is_no_peer(peer: object) -> None:
+    # Some servers put no string in REMOTE_ADDR for a unix socket; it proves nothing.
+    app = client_for(EVERYONE).application
+    with app.test_request_context(environ_base={"REMOTE_ADDR": peer}):
+        assert direct_peer() is None
+
+
+def test_ignored_identity_headers_are_logged_with_the_peer_and_the_setting_to_fix(
+    broker_logs: LogLines,
+) -> None:
+    assert from_peer(client_for("10.0.0.5"), "192.0.2.9", PROXY_HEADERS) is None
+    (line,) = [json.loads(line) for line in broker_logs if "untrusted peer" in line]
+    assert line["msg"] == (
+        "ignored X-Forwarded-User from an untrusted peer; add the proxy's address to "
+        "BROKER_TRUSTED_PROXIES if it is yours"
+    )
+    assert line["peer"] == "192.0.2.9"

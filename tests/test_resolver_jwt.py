@@ -26,6 +26,7 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from app.users import jwks as jwks_module
 from app.users.jwks import MAX_JWKS_BYTES, BoundedJWKClient
+from app.users.jwt import MAX_TOKEN_LENGTH, bearer_token
 from config import ConfigError, load_settings
 
 from . import fake_secrets
@@ -111,6 +112,9 @@ def test_refused_bearer_tokens_are_401(token: str) -> None:
 @pytest.mark.parametrize(
     "authorization",
     [None, "", "Bearer", "Bearer  ", "Basic YWRhOnB3", f"Token {jwt.encode(claims(), SECRET)}"],
+    # Named, not by value: the token holds the current time, and a test's name must be stable
+    # (mutation testing selects the tests by their names).
+    ids=["none", "empty", "scheme-only", "scheme-and-spaces", "basic", "other-scheme"],
 )
 def test_no_bearer_token_is_401(authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
@@ -485,3 +489,93 @@ def test_jwt_settings_keep_the_secret_out_of_repr() -> None:
     assert SECRET not in repr(settings)
     assert settings.users.jwt is not None
     assert settings.users.jwt.algorithms == ("HS256",)
+
+
+# --- what the resolver reads and logs -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authorization", "token"),
+    [
+        ("Bearer abc.def.ghi", "abc.def.ghi"),
+        ("bearer abc.def.ghi ", "abc.def.ghi"),  # scheme in any case, padding around the token
+        ("Bearer " + "t" * MAX_TOKEN_LENGTH, "t" * MAX_TOKEN_LENGTH),
+        ("Bearer " + "t" * (MAX_TOKEN_LENGTH + 1), None),  # longer is not a token: unparsed
+        ("Bearer ", None),
+    ],
+)
+def test_the_bearer_token_is_the_text_after_the_scheme(
+    authorization: str, token: str | None
+) -> None:
+    app = build_app(typingmind_settings())
+    with app.test_request_context(headers={"Authorization": authorization}):
+        assert bearer_token() == token
+
+
+def test_the_jwks_client_uses_the_configured_lifetime_timeout_and_cooldown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[dict[str, Any]] = []
+
+    def recording(url: str, **options: Any) -> object:
+        built.append({"url": url, **options})
+        return object()
+
+    # The resolver builds the broker's bounded subclass of PyJWKClient.
+    monkeypatch.setattr("app.users.jwt.BoundedJWKClient", recording)
+    url = "https://login.example.com/.well-known/jwks.json"
+    build_app(
+        typingmind_settings(
+            BROKER_USER_RESOLVER="jwt",
+            BROKER_JWKS_URL=url,
+            BROKER_JWKS_CACHE_SECONDS="120",
+            BROKER_JWKS_TIMEOUT="2.5",
+            BROKER_JWKS_REFRESH_COOLDOWN="7",
+        )
+    )
+    assert built == [
+        {
+            "url": url,
+            "cache_jwk_set": True,
+            "lifespan": 120,
+            "timeout": 2.5,
+            "cooldown_duration": 7,
+        }
+    ]
+
+
+def test_without_an_audience_setting_a_tokens_aud_claim_is_not_checked() -> None:
+    token = jwt.encode(claims(aud="some-other-service"), SECRET)
+    assert signed_in_as(hs_client(), **bearer(token)) is not None
+
+
+def test_a_refused_token_is_logged_with_the_reason_only(broker_logs: LogLines) -> None:
+    token = jwt.encode(claims(exp=int(time.time()) - 600), SECRET)
+    assert signed_in_as(hs_client(), **bearer(token)) is None
+    refused = [json.loads(line)["msg"] for line in broker_logs if "bearer token" in line]
+    assert refused == ["bearer token refused: ExpiredSignatureError"]
+
+
+def test_an_unknown_kid_is_logged_with_the_setting_to_check(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    token = signed(rsa_key, "RS256", "made-up")
+    assert signed_in_as(jwks_client(jwks), **bearer(token)) is None
+    refused = [json.loads(line)["msg"] for line in broker_logs if "bearer token" in line]
+    assert refused == [
+        "bearer token refused: no key in BROKER_JWKS_URL for its kid 'made-up' (PyJWKClientError)"
+    ]
+
+
+def test_an_unreachable_jwks_is_logged_with_the_setting_to_check(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    client = jwks_client(jwks)
+    jwks.server.shutdown()
+    jwks.server.server_close()
+    client.get("/api/typingmind/authcode", **bearer(signed(rsa_key, "RS256", "rsa-1")))
+    assert (
+        "could not fetch BROKER_JWKS_URL (PyJWKClientConnectionError); check the URL and the "
+        "network" in broker_logs.joined()
+    )

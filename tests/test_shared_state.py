@@ -76,6 +76,10 @@ def test_two_instances_sharing_redis_coalesce_one_users_requests(
     a.vendor.wait_in_flight(1)
     others = [pool.submit(b.get) for _ in range(3)]
     assert b.following.wait(WAIT)
+    # The other two wait on b's own call before a's flight lands: one arriving later would
+    # find nothing in flight anywhere and rightly mint for itself.
+    key = b.tokens.key_for(b.tokens.request_for(CurrentUser("ada")))
+    wait_until(lambda: b.tokens.coalescer.waiting(key) == 2, "b's requests wait on one call")
 
     a.vendor.release()
 

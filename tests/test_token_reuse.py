@@ -163,3 +163,45 @@ def test_a_reused_token_is_never_given_to_a_user_with_another_email(
 def test_invalid_reuse_settings_stop_start_up(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings(mindset_settings(**{name: value}))
+
+
+def test_a_one_second_opt_in_keeps_an_opaque_token_for_one_second() -> None:
+    kept = policy(MINDSET_TOKEN_REUSE_SECONDS="1", MINDSET_TOKEN_REUSE_JWT="0")
+    assert kept.enabled
+    assert kept.reusable_until("opaque-token", NOW) == NOW + 1
+    assert not policy(MINDSET_TOKEN_REUSE_JWT="0").enabled
+
+
+@pytest.mark.parametrize("exp", [NOW + 3600, NOW + 36_000, NOW + 360_000 - 1])
+def test_the_expiry_of_a_jwt_of_any_payload_length_is_read(exp: float) -> None:
+    # Payloads of every length modulo 4 lose a different amount of base64 padding.
+    for extra in ("", "a", "ab", "abc"):
+        token = jwt_with_exp(exp, extra)
+        assert jwt_expiry(token) == exp, token
+
+
+def test_the_local_store_keeps_exactly_its_capacity() -> None:
+    kept = LocalTokens(capacity=10)
+    for number in range(10):
+        kept.put(f"k{number}", "tok", time.time() + 60)
+    assert len(kept) == 10
+
+
+def test_a_full_local_store_drops_expired_tokens_first_then_the_oldest_put(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(time, "time", lambda: NOW)
+    kept = LocalTokens(capacity=10)
+    for number in range(10):
+        kept.put(f"expiring{number}", "tok", NOW)  # reusable until exactly now: expired
+    kept.put("live", "tok", NOW + 60)
+    assert len(kept) == 1
+    for number in range(9):
+        kept.put(f"k{number}", "tok", NOW + 60)
+    kept.put("live", "tok again", NOW + 60)  # put again: now the newest of ten
+    kept.put("k9", "tok", NOW + 60)
+    # 11 entries over a capacity of 10: the oldest go until a tenth is free (9 left).
+    assert len(kept) == 9
+    assert kept.get("live") == ("tok again", NOW + 60)
+    assert [kept.get(f"k{number}") for number in range(2)] == [None, None]
+    assert all(kept.get(f"k{number}") for number in range(2, 10))

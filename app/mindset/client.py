@@ -60,13 +60,18 @@ class AuthRequest:
         if (self.external_id is None) == (self.user_email is None):
             raise ValueError("exactly one of external_id and user_email must be set")
 
+    @property
+    def identifier(self) -> tuple[str, str]:
+        """The identifying body field, as the vendor spells it, and its value: the one place
+        those names are written (the reuse key is derived from it too)."""
+        if self.external_id is not None:
+            return "externalId", self.external_id
+        assert self.user_email is not None  # noqa: S101 - __post_init__ guarantees it
+        return "userEmail", self.user_email
+
 
 def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
-    body: dict[str, Any] = (
-        {"externalId": request.external_id}
-        if request.external_id is not None
-        else {"userEmail": request.user_email}
-    )
+    body: dict[str, Any] = dict([request.identifier])
     if request.name:
         body["name"] = request.name
     if request.account_uids:
@@ -77,7 +82,7 @@ def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
 def _legacy_body(request: AuthRequest) -> dict[str, Any]:
     if request.user_email is None:
         raise ValueError("the legacy endpoint identifies users by email only")
-    legacy: dict[str, Any] = {"userEmail": request.user_email}
+    legacy: dict[str, Any] = dict([request.identifier])
     if request.account_uids:
         legacy["addToAccounts"] = [{"accountUid": uid} for uid in request.account_uids]
     return legacy

@@ -30,7 +30,8 @@ class _Call(Generic[T]):
     def __init__(self) -> None:
         self.done = threading.Event()
         self.followers = 0
-        self.value: T | None = None
+        # Read only after the leader stored its value, so the initial one is never seen.
+        self.value: T | None = None  # pragma: no mutate
         self.error: BaseException | None = None
 
 

@@ -17,7 +17,7 @@ from ..mindset.client import AuthRequest, endpoint_for
 from ..users import CurrentUser
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
-EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s.]+")
+EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@(?P<domain>[^@\s]+\.[^@\s.]+)")
 MAX_EMAIL_LENGTH = 100
 MAX_NAME_LENGTH = 100
 # Readable part of a derived id; the hash after it is what makes the id unique.
@@ -91,7 +91,8 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
 
 def on_domain(email: str, domain: str) -> bool:
     """Whether ``email`` is an address on ``domain`` (domains compare case-insensitively)."""
-    return email.rpartition("@")[2].casefold() == domain.casefold()
+    shape = EMAIL_SHAPE.fullmatch(email)
+    return shape is not None and shape["domain"].casefold() == domain.casefold()
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:
@@ -124,7 +125,11 @@ def derive_external_id(user_id: str) -> str:
     a key could rotate, and a changed id would orphan the user's history.
     """
     readable = re.sub(r"[^A-Za-z0-9_-]", "_", user_id)[:DERIVED_PREFIX_LENGTH]
-    digest = hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
+    encoded = user_id.encode(
+        "utf-8",  # pragma: no mutate (codec names ignore case: "UTF-8" is this codec)
+        "surrogatepass",
+    )
+    digest = hashlib.sha256(encoded).hexdigest()
     return f"{readable}-{digest[:DERIVED_HASH_LENGTH]}"
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import hashlib
 import hmac
 import json
@@ -32,6 +31,9 @@ from ..mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000
+# JSON keeps field boundaries unambiguous whatever characters the values hold; compact and
+# unescaped, so the keys (shared by instances through Redis) stay what they have always been.
+_KEY_MATERIAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> str:
@@ -39,20 +41,29 @@ def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> st
 
     ``parts`` names the vendor endpoint (flavor, base URL, app uid); ``request`` is the one
     value the client builds the body from (:meth:`MindsetClient.body_for
-    <app.mindset.client.MindsetClient.body_for>`), every field of it, so the body's field
-    names are spelled only there and a field added to the request reaches the key too. The
-    name is included: the vendor ignores it for existing users, but a token is only ever
-    shared between requests whose bodies would have been identical, which costs nothing (one
-    session, one name) and leaves no case to reason about. Keyed with a secret so a reader of
-    Redis keys cannot test guesses of user ids.
+    <app.mindset.client.MindsetClient.body_for>`), and its identifying field comes named as
+    the body names it (:attr:`AuthRequest.identifier`), so the vendor's field names are
+    spelled only in the client. The material is pinned: instances share tokens by these keys
+    (Redis), across releases and during a rolling deploy. The name is included: the vendor
+    ignores it for existing users, but a token is only ever shared between requests whose
+    bodies would have been identical, which costs nothing (one session, one name) and leaves
+    no case to reason about. Keyed with a secret so a reader of Redis keys cannot test guesses
+    of user ids.
     """
-    fields = [*parts, *dataclasses.astuple(request)]
-    # JSON keeps field boundaries unambiguous whatever characters the values hold (and tells
-    # a missing identifier, null, from an empty one), and "surrogatepass" encodes a lone
-    # surrogate (JSON sessions and claims may carry one) injectively instead of failing the
-    # request.
-    material = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-    return hmac.new(secret, material.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    fields = [
+        *parts,
+        *request.identifier,
+        request.name or "",
+        *request.account_uids,
+    ]
+    # "surrogatepass" encodes a lone surrogate (JSON sessions and claims may carry one)
+    # injectively instead of failing the request.
+    material = _KEY_MATERIAL.encode(fields)
+    encoded = material.encode(
+        "utf-8",  # pragma: no mutate (codec names ignore case: "UTF-8" is this codec)
+        "surrogatepass",
+    )
+    return hmac.new(secret, encoded, hashlib.sha256).hexdigest()
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -62,7 +73,8 @@ def jwt_expiry(token: str) -> float | None:
         return None
     payload = pieces[1]
     try:
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        # JWTs drop base64's padding; the decoder ignores padding beyond what is missing.
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     except (ValueError, binascii.Error):
         return None
     exp = claims.get("exp") if isinstance(claims, dict) else None
@@ -88,7 +100,7 @@ class ReusePolicy:
         exp = jwt_expiry(token) if self.jwt else None
         if exp is not None:
             until = exp - self.margin
-        elif self.fixed > 0:
+        elif self.fixed:  # seconds, never negative (config.py)
             until = now + self.fixed
         if until is None or until <= now:
             return None
@@ -129,5 +141,5 @@ class LocalTokens:
         for key in [k for k, (_, until) in self._tokens.items() if until <= now]:
             del self._tokens[key]
         # Room for a tenth more before the next scan, so a full store does not scan per put.
-        while len(self._tokens) > self.capacity * 9 // 10:
+        while len(self._tokens) * 10 > self.capacity * 9:
             del self._tokens[next(iter(self._tokens))]

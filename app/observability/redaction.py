@@ -58,8 +58,9 @@ def _current_secrets() -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
-def redact(text: str, secrets: list[str] | None = None) -> str:
-    for secret in _current_secrets() if secrets is None else secrets:
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with each of ``secrets`` (longest first, as gathered) replaced by the mask."""
+    for secret in secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
@@ -84,18 +85,20 @@ _formatter = logging.Formatter()
 def redact_record(record: logging.LogRecord) -> None:
     """Mask secrets in ``record`` in place (idempotent). Never raises: a filter that raised
     would turn a careless log call into a failed request."""
-    if getattr(record, "_redacted", False):
+    # Masking is idempotent: the mark only spares a second handler the work, so its spellings
+    # and values are equivalent mutants.
+    if getattr(record, "_redacted", False):  # pragma: no mutate
         return
     try:
         _redact_record(record)
     except Exception as error:  # the record cannot be vouched for: keep none of its content
         record.msg = f"[log record withheld: redaction failed with {type(error).__name__}]"
-        record.args = None
-        record.exc_info = record.exc_text = record.stack_info = None
-        for key in [k for k in vars(record) if k not in _STANDARD_ATTRS]:
-            if not key.startswith("_"):
-                delattr(record, key)
-    record._redacted = True
+        # Logging treats every false value of these alike ("" formats as nothing, like None).
+        record.args = None  # pragma: no mutate
+        record.exc_info = record.exc_text = record.stack_info = None  # pragma: no mutate
+        for key in vars(record).keys() - _STANDARD_ATTRS:
+            delattr(record, key)
+    record._redacted = True  # pragma: no mutate (the idempotence mark, see above)
 
 
 def _redact_record(record: logging.LogRecord) -> None:
@@ -105,18 +108,18 @@ def _redact_record(record: logging.LogRecord) -> None:
     except (TypeError, ValueError):  # arguments that do not fit the format
         message = f"{record.msg} [unformattable arguments]"
     record.msg = redact(message, secrets)
-    record.args = None
+    record.args = None  # pragma: no mutate (logging treats "" like None: no arguments)
     if record.exc_info:
         # The traceback and the exception's message are formatted once, here, then masked.
         record.exc_text = redact(_formatter.formatException(record.exc_info), secrets)
-        record.exc_info = None
+        record.exc_info = None  # pragma: no mutate (logging treats "" like None: none)
     elif record.exc_text:
         record.exc_text = redact(record.exc_text, secrets)
     if record.stack_info:
         record.stack_info = redact(record.stack_info, secrets)
-    for key, value in list(vars(record).items()):
-        if key not in _STANDARD_ATTRS and not key.startswith("_"):
-            setattr(record, key, _redact_value(value, secrets))
+    # Every field a caller added (``extra``); "_"-fields too, although no formatter shows them.
+    for key in vars(record).keys() - _STANDARD_ATTRS:
+        setattr(record, key, _redact_value(getattr(record, key), secrets))
 
 
 class RedactingFilter(logging.Filter):

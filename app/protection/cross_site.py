@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, request
+from werkzeug.datastructures import HeaderSet
 
 from ..errors import clipped, error_response
 from ..state import current_broker
@@ -48,8 +49,8 @@ KNOWN_SITES = frozenset({"same-origin", "none", "same-site", "cross-site"})
 # resolver's bearer token, the one way a front end on another site can sign in.
 ALLOWED_HEADERS = frozenset({"authorization", "content-type", "x-request-id"})
 # Response headers a cross-origin caller may read: when to retry, and the id for bug reports.
-EXPOSED_HEADERS = "Retry-After, X-Request-ID"
-PREFLIGHT_MAX_AGE = "600"
+EXPOSED_HEADERS = ("Retry-After", "X-Request-ID")
+PREFLIGHT_MAX_AGE = 600
 _NAVIGATION_MARK = "_broker_cross_site_navigation"
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -66,12 +67,21 @@ def cross_site_navigation_allowed(view: View) -> View:
 
 
 def _navigation_allowed() -> bool:
-    view = current_app.view_functions.get(request.endpoint or "")
+    # A blueprint's hooks run only for its matched routes, so the endpoint is never None here.
+    endpoint = request.endpoint or ""  # pragma: no mutate
+    view = current_app.view_functions.get(endpoint)
+    # Header names are case-insensitive: the other spellings of these literals name them too.
+    mode = request.headers.get("Sec-Fetch-Mode")  # pragma: no mutate
+    dest = request.headers.get("Sec-Fetch-Dest")  # pragma: no mutate
     return (
-        getattr(view, _NAVIGATION_MARK, False)
+        view is not None
+        and vars(view).get(_NAVIGATION_MARK) is True
         and request.method == "GET"
-        and request.headers.get("Sec-Fetch-Mode", "").lower() == "navigate"
-        and request.headers.get("Sec-Fetch-Dest", "document").lower() == "document"
+        and mode is not None
+        and mode.lower() == "navigate"
+        # Browsers that send no Sec-Fetch-Dest send no Fetch Metadata at all; with it, only a
+        # document (not an iframe, image or script) is a top-level navigation.
+        and (dest is None or dest.lower() == "document")
     )
 
 
@@ -94,8 +104,12 @@ def _listed_origins() -> tuple[str, ...]:
 
 
 def _origin() -> str | None:
-    origin = request.headers.get("Origin")
-    return origin.strip().lower() if origin is not None else None
+    origin = request.origin
+    return _normalized(origin) if origin is not None else None
+
+
+def _normalized(origin: str) -> str:
+    return origin.strip().lower()
 
 
 def _listed(origin: str | None) -> bool:
@@ -104,7 +118,7 @@ def _listed(origin: str | None) -> bool:
 
 def refuse_cross_site() -> Response | None:
     """``before_request``: 403 for cross-site callers, the answer to an allowed preflight."""
-    raw_site = request.headers.get("Sec-Fetch-Site")
+    raw_site = request.headers.get("Sec-Fetch-Site")  # pragma: no mutate (names ignore case)
     site = None if raw_site is None else raw_site.strip().lower()
     origin = _origin()
     if site is not None and site not in KNOWN_SITES:
@@ -140,21 +154,22 @@ def _refuse(why: str, origin: str | None) -> Response:
 def _preflight() -> Response:
     response = current_app.make_default_options_response()
     response.status_code = 204
-    wanted = request.headers.get("Access-Control-Request-Headers", "")
-    allowed = [h.strip() for h in wanted.split(",") if h.strip().lower() in ALLOWED_HEADERS]
-    response.headers["Access-Control-Allow-Methods"] = response.headers.get("Allow", "GET")
+    # Werkzeug's typed CORS properties spell the header names; the values are what is decided.
+    wanted = request.access_control_request_headers or ()
+    allowed = [name for name in wanted if name.lower() in ALLOWED_HEADERS]
+    response.access_control_allow_methods = response.allow
     if allowed:
-        response.headers["Access-Control-Allow-Headers"] = ", ".join(allowed)
-    response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+        response.access_control_allow_headers = HeaderSet(allowed)
+    response.access_control_max_age = PREFLIGHT_MAX_AGE
     return response
 
 
 def add_cors_headers(response: Response) -> Response:
     """``after_request``: CORS for listed origins; ``Vary: Origin`` on every answer."""
     response.vary.add("Origin")
-    origin = _origin()
-    if _listed(origin) and response.status_code != 403:
-        response.headers["Access-Control-Allow-Origin"] = request.headers["Origin"].strip()
-        response.headers["Access-Control-Allow-Credentials"] = "true"
-        response.headers["Access-Control-Expose-Headers"] = EXPOSED_HEADERS
+    sent = request.origin
+    if sent is not None and _listed(_normalized(sent)) and response.status_code != 403:
+        response.access_control_allow_origin = sent.strip()
+        response.access_control_allow_credentials = True
+        response.access_control_expose_headers = HeaderSet(EXPOSED_HEADERS)
     return response

@@ -31,10 +31,11 @@ def direct_peer() -> str | None:
 
 
 def is_trusted(peer: str | None, settings: HeaderResolverSettings) -> bool:
-    if peer is None or not settings.trusted_proxies:
+    if peer is None:
         return False
     try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])
+        # A scoped IPv6 peer ("fe80::1%eth0") parses; its network ignores the scope.
+        address = ipaddress.ip_address(peer)
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

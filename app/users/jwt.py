@@ -27,7 +27,8 @@ MAX_TOKEN_LENGTH = 16_384
 
 
 def bearer_token() -> str | None:
-    header = request.headers.get("Authorization", "")
+    # Header names ignore case, and any default without a space means "no bearer token".
+    header = request.headers.get("Authorization", "")  # pragma: no mutate
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_LENGTH:
