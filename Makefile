@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve test lint typecheck bandit system-packages unit mutation bench soak clean help
+.PHONY: run serve test lint imports typecheck bandit system-packages unit mutation bench soak clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
-	@echo "make test   - lint, type-check and the whole test suite"
+	@echo "make test   - lint, import layers, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make mutation - mutation testing of the security-critical modules (about 20 min)"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
@@ -40,12 +40,16 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The import layers and forbidden imports of [tool.importlinter] in pyproject.toml.
+imports: $(VENV)/.dev
+	$(BIN)/lint-imports --no-cache
+
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
 
 # Security lint of the product code; each accepted finding carries "# nosec <id>" and a reason.
 bandit: $(VENV)/.dev
-	$(BIN)/bandit -q -r app serving config.py wsgi.py gunicorn.conf.py bench
+	$(BIN)/bandit -q -r app serving config.py settings_table.py wsgi.py gunicorn.conf.py bench harness
 
 # The browser test drives Debian's Chromium; the scale-out tests start a real redis-server.
 system-packages:
@@ -54,7 +58,7 @@ system-packages:
 unit: $(VENV)/.dev system-packages
 	$(BIN)/pytest
 
-test: lint typecheck bandit unit
+test: lint imports typecheck bandit unit
 
 # Mutates the security-critical modules ([tool.mutmut] in pyproject.toml) and runs their fast
 # tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the

@@ -6,16 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, Settings, load_settings, parse_log_level, read_environment
 
 from .broker import init_broker
 from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
-from .logs import configure_logging, register_access_log
-from .request_ids import assign_request_id, echo_request_id
-from .security_headers import register_security_headers
+from .observability.logs import configure_logging, register_access_log
+from .observability.request_ids import assign_request_id, echo_request_id
+from .protection.hosts import trust_proxies
+from .protection.security_headers import register_security_headers
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -62,18 +62,6 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         # Token routes take no body; this bounds what a hostile client can make us buffer.
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-
-
-def trust_proxies(app: Flask, hops: int) -> None:
-    """Believe ``X-Forwarded-For/-Proto/-Host/-Port`` from exactly ``hops`` proxies.
-
-    With 0 (the default) the client address is the socket peer: a client could otherwise
-    claim any address and dodge the per-address rate limit.
-    """
-    if hops > 0:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
-        )
 
 
 def register_request_ids(app: Flask) -> None:

@@ -1,22 +1,19 @@
-"""The broker as a Flask extension: its state lives on the app, reached via ``current_app``.
+"""The broker as a Flask extension: built once per process, kept on the app (:mod:`app.state`).
 
 :func:`init_broker` is how the broker joins an app, the standalone one built by
 :func:`app.create_app` or a host's own Flask app: it builds the vendor clients once per
-process, picks the user resolver and registers the blueprints.
+process, picks the user resolver and registers the blueprints and commands. It is the top of
+the import layers: it assembles everything and nothing imports it but the factory and hosts.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from flask import Flask, current_app, g, has_request_context
+from flask import Flask
 
 from config import (
     DEMO_LOGIN_IN_PRODUCTION,
-    FLAVOR_SDK3,
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
     RESOLVER_JWT,
@@ -26,54 +23,26 @@ from config import (
     plaintext_vendor_host,
 )
 
-from . import redaction, telemetry
+from .commands import typingmind_cli
 from .mindset.client import MindsetClient
-from .rate_limits import init_rate_limits
-from .sealing import derive_key
-from .shared_state import SharedState
-from .tokens import MindsetTokens
+from .mindset.sandbox import mount_sandbox
+from .minting.sealing import derive_key
+from .minting.shared_state import SharedState
+from .minting.tokens import MindsetTokens
+from .observability import redaction, telemetry
+from .protection.hosts import trust_hosts
+from .protection.rate_limits import init_rate_limits
+from .routes import register_blueprints
+from .state import EXTENSION, Broker
 from .typingmind import TypingMindCodes
-from .users import CurrentUser, UserResolver
+from .users import UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
 from .users.headers import headers_resolver
 from .users.jwt import jwt_resolver
+from .users.per_request import once_per_request
 from .users.session import session_resolver
 
-EXTENSION = "token_broker"
 log = logging.getLogger("broker")
-
-# A readiness check answers (status, details); status is "ok", "degraded" (a dependency the
-# broker can live without, such as the vendor or Redis, is failing) or "failed" (the broker
-# itself cannot serve, so a load balancer should take this instance out).
-ReadinessCheck = Callable[[], tuple[str, dict[str, Any]]]
-
-
-@dataclass
-class Broker:
-    """Everything a request needs, built once per process."""
-
-    settings: Settings
-    resolve_user: UserResolver
-    mindset: MindsetTokens | None
-    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
-    typingmind: TypingMindCodes | None = None
-    # How resolve_user knows the user, for the start-up log: "session", "jwt", a callable...
-    resolver_name: str = "session"
-
-    def flows(self) -> list[str]:
-        flows = []
-        if self.mindset is not None:
-            flows.append("mindset-sandbox" if self.settings.sandbox else "mindset")
-            if self.mindset.settings.flavor != FLAVOR_SDK3:
-                flows[-1] += f"({self.mindset.settings.flavor})"
-        if self.typingmind is not None:
-            flows.append("typingmind")
-        return flows
-
-
-def current_broker() -> Broker:
-    broker: Broker = current_app.extensions[EXTENSION]
-    return broker
 
 
 def build_broker(settings: Settings, *, resolver: HostResolver | None = None) -> Broker:
@@ -93,7 +62,7 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
         resolver_name=resolver_name,
     )
     if broker.mindset is not None:
-        broker.readiness_checks["mindset_circuit"] = broker.mindset.readiness
+        broker.readiness_checks["mindset_circuit"] = broker.mindset.guarded_call.readiness
     if shared is not None:
         broker.readiness_checks["redis"] = shared.readiness
     return broker
@@ -104,29 +73,6 @@ def shared_state_for(settings: Settings) -> SharedState | None:
     if settings.redis_url is None:
         return None
     return SharedState(settings.redis_url, settings.redis, settings.secret_key)
-
-
-def once_per_request(resolve: UserResolver) -> UserResolver:
-    """Resolve the user at most once per request, its answer or its failure kept on ``g``.
-
-    The rate limiter asks who is signed in before the view does; a JWT resolver fetching keys
-    from a failing identity provider must not pay that timeout twice in one request.
-    """
-
-    def resolve_once() -> CurrentUser | None:
-        if not has_request_context():
-            return resolve()
-        if "_broker_user" not in g:
-            try:
-                g._broker_user = (resolve(), None)
-            except Exception as error:
-                g._broker_user = (None, error)
-        user, failure = g._broker_user
-        if failure is not None:
-            raise failure
-        return user  # type: ignore[no-any-return]
-
-    return resolve_once
 
 
 def _configured_resolver(settings: Settings) -> tuple[UserResolver, str]:
@@ -156,8 +102,6 @@ def _mindset_tokens(settings: Settings, shared: SharedState | None = None) -> Mi
         observer=_observe_mindset_attempt,
     )
     if settings.sandbox:
-        from .sandbox import mount_sandbox
-
         mount_sandbox(client.session, mindset.base_url, mindset.api_key, mindset.app_uid)
     return MindsetTokens(
         client,
@@ -184,9 +128,6 @@ def init_broker(
     ``None``, lets the host say who is signed in its own way (e.g. Flask-Login's
     ``current_user``). Invalid configuration raises ``ConfigError``.
     """
-    from .cli import typingmind_cli
-    from .routes import register_blueprints
-
     if settings is None:
         settings = load_settings(app.config)
     redaction.register_settings_secrets(settings)
@@ -198,16 +139,6 @@ def init_broker(
     app.cli.add_command(typingmind_cli)
     _log_startup(broker, hosts_checked=bool(app.config.get("TRUSTED_HOSTS")))
     return broker
-
-
-def trust_hosts(app: Flask, settings: Settings) -> None:
-    """``BROKER_ALLOWED_HOSTS`` becomes Flask's ``TRUSTED_HOSTS``, unless the app has its own.
-
-    Werkzeug then refuses any other ``Host`` before routing, so no answer (a slash redirect's
-    ``Location``, a URL built for a link) can reflect a Host the operator did not list.
-    """
-    if settings.protection.allowed_hosts and not app.config.get("TRUSTED_HOSTS"):
-        app.config["TRUSTED_HOSTS"] = list(settings.protection.allowed_hosts)
 
 
 def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:

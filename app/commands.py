@@ -1,12 +1,16 @@
-"""Terminal commands: ``flask --app wsgi token mint`` and ``flask --app wsgi config check``
-(``typingmind link`` is in :mod:`app.cli`).
+"""Every terminal command of the broker: ``flask --app wsgi token mint``, ``config check`` and
+``typingmind link``.
 
-Both print one JSON document on stdout, so scripts can read it, and log on stderr as the
-server does. ``token mint`` goes through exactly the route's code (identity mapping, vendor
-client, error translation) and answers exactly the route's JSON, so a terminal session tells
-an integrator what the browser would get.
+``token mint`` and ``config check`` print one JSON document on stdout, so scripts can read it,
+and log on stderr as the server does. ``token mint`` goes through exactly the route's code
+(identity mapping, vendor client, error translation) and answers exactly the route's JSON, so
+a terminal session tells an integrator what the browser would get. Exit codes: 0 success, 1 a
+final failure, 75 (EX_TEMPFAIL) a retryable one.
 
-Exit codes: 0 success, 1 a final failure, 75 (EX_TEMPFAIL) a retryable one.
+``typingmind link`` prints a TypingMind login link for support staff and scripts that need to
+send someone a sign-in link ("create a quick login link from other systems"). The link is
+printed on stdout, alone, so it can be piped; logs go to stderr as everywhere else. It is a
+credential: send it only to that user.
 """
 
 from __future__ import annotations
@@ -24,10 +28,11 @@ from flask.cli import AppGroup
 
 from config import Settings, find_problems, plaintext_vendor_host
 
-from .broker import EXTENSION, Broker
-from .errors import BrokerError, FlowNotConfigured, broker_error_response, unexpected_error_response
-from .request_ids import assign_request_id
-from .users import CurrentUser
+from .errors import BrokerError, broker_error_response, unexpected_error_response
+from .observability.request_ids import assign_request_id
+from .state import TYPINGMIND_SETTINGS, Broker, broker_of, current_broker
+from .typingmind import TypingMindIdentityError
+from .users import MAX_FIELD_LENGTH, CurrentUser
 
 SOURCE = "token_broker_settings_source"
 EXIT_FAILED = 1
@@ -36,6 +41,7 @@ PROBE_USER = "broker-config-probe"
 
 token_cli = AppGroup("token", help="Mint tokens as the browser would get them.")
 config_cli = AppGroup("config", help="Inspect the broker's configuration.")
+typingmind_cli = AppGroup("typingmind", help="TypingMind externalAuthCode tools.")
 
 
 def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
@@ -60,26 +66,20 @@ def unconfigured_app(source: Mapping[str, Any]) -> Flask:
 
 
 def _broker() -> Broker | None:
-    broker: Broker | None = current_app.extensions.get(EXTENSION)
-    return broker
+    return broker_of(current_app)
 
 
 def _emit(document: Mapping[str, Any]) -> None:
     click.echo(json.dumps(document, indent=2, sort_keys=False))
 
 
-def _mint(broker: Broker | None, user: CurrentUser) -> tuple[int, dict[str, Any], bool]:
+def _mint(broker: Broker, user: CurrentUser) -> tuple[int, dict[str, Any], bool]:
     """``(status, body, retryable)`` exactly as ``GET /api/getusertoken`` would answer."""
     with current_app.test_request_context("/api/getusertoken"):
         assign_request_id()
         response: Response
         try:
-            if broker is None or broker.mindset is None:
-                raise FlowNotConfigured(
-                    "Mindset is not configured on this broker.",
-                    log_hint="set MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID",
-                )
-            return 200, {"authToken": broker.mindset.mint(user)}, False
+            return 200, {"authToken": broker.mindset_tokens().mint(user)}, False
         except BrokerError as error:
             response = broker_error_response(error)
         except Exception as error:  # the route's catch-all answer, with its log line
@@ -94,7 +94,7 @@ def _mint(broker: Broker | None, user: CurrentUser) -> tuple[int, dict[str, Any]
 @click.option("--name", default=None, help="The user's display name.")
 def mint_command(external_id: str, email: str | None, name: str | None) -> None:
     """Mint a Mindset token for a user: the vendor's answer, or the route's JSON error."""
-    status, body, retryable = _mint(_broker(), CurrentUser(external_id, email, name))
+    status, body, retryable = _mint(current_broker(), CurrentUser(external_id, email, name))
     _emit(body)
     if status != 200:
         sys.exit(EXIT_RETRYABLE if retryable else EXIT_FAILED)
@@ -193,3 +193,42 @@ def warnings_for(settings: Settings) -> list[str]:
     if settings.is_production and settings.ops.metrics_token is None:
         found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")
     return found
+
+
+def _text(value: str | None, option: str, *, identifies: bool = False) -> str | None:
+    """Blank means none. An id or email is kept exactly as typed, as resolvers keep it: trimmed,
+    ``"ada\u00a0"`` would become another user, ``ada``. A name is only displayed: trimmed."""
+    if value is None or not value or value.isspace():
+        return None
+    if not identifies:
+        value = value.strip()
+    if len(value) > MAX_FIELD_LENGTH:
+        raise click.BadParameter(f"longer than {MAX_FIELD_LENGTH} characters", param_hint=option)
+    return value
+
+
+@typingmind_cli.command("link")
+@click.option("--user-id", required=True, help="The user's id in the host app.")
+@click.option(
+    "--email", default=None, help="The user's email (required by TYPINGMIND_PAYLOAD=email)."
+)
+@click.option("--name", default=None, help="The user's display name.")
+def link(user_id: str, email: str | None, name: str | None) -> None:
+    """Print a login URL that signs this user into TypingMind (valid TYPINGMIND_TOKEN_TTL s)."""
+    codes = current_broker().typingmind
+    if codes is None:
+        raise click.ClickException(f"TypingMind is not configured: set {TYPINGMIND_SETTINGS}")
+    user_id_text = _text(user_id, "--user-id", identifies=True)
+    if user_id_text is None:
+        raise click.BadParameter("must not be empty", param_hint="--user-id")
+    user = CurrentUser(
+        id=user_id_text,
+        email=_text(email, "--email", identifies=True),
+        name=_text(name, "--name"),
+    )
+    try:
+        code = codes.issue(user)
+    except TypingMindIdentityError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(codes.login_url(code))
+    click.echo(f"expires at {code.expires_at_iso}", err=True)

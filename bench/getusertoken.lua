@@ -39,11 +39,6 @@ function request()
   return prepared[(position % #prepared) + 1]
 end
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH_RESULT {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,' ..
-    '"status":%d,"timeout":%d,"p50":%d,"p90":%d,"p99":%d,"max":%d}\n',
-    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
-end
+-- The one JSON line the runner reads, shared with the other scripts (bench/report.lua).
+package.path = os.getenv("BENCH_LUA_DIR") .. "/?.lua;" .. package.path
+done = require("report").done

@@ -31,20 +31,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-from flask import Flask
-from flask.sessions import SecureCookieSessionInterface
-
 ROOT = Path(__file__).resolve().parent.parent
+# `python bench/run.py` puts bench/ first on the path; the process helpers live at the root.
+sys.path.insert(0, str(ROOT))
+
+from harness.cookies import cookie_signer  # noqa: E402
+from harness.gunicorn_server import GunicornServer  # noqa: E402
+from harness.processes import ManagedProcess, answers, free_port  # noqa: E402
+from harness.redis_process import RedisProcess  # noqa: E402
+from harness.standin_process import StandinProcess  # noqa: E402
+
 BENCH = ROOT / "bench"
-PYTHON = sys.executable
-GUNICORN = str(Path(PYTHON).parent / "gunicorn")
 API_KEY = "bench-api-key-0123456789abcdef"
 APP_UID = "bench-app"
-# Loopback-only fakes for the bench's own processes, never a deployment's (the subprocess
-# import above is for the same reason: the bench starts its own local processes).
+# A loopback-only fake for the bench's own processes, never a deployment's (the subprocess
+# import above is for the same reason: the bench starts wrk, a local process, itself).
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"  # nosec B105
-START_TIMEOUT = 30.0
 JWT = "jwt"  # the stand-in's token format with a stated expiry
 OPAQUE = "opaque"
 
@@ -112,15 +114,6 @@ class Row:
     ratio: float | None
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Stack(contextlib.ExitStack):
     """Processes started for one scenario, stopped in reverse order whatever happens."""
 
@@ -128,60 +121,23 @@ class Stack(contextlib.ExitStack):
         super().__init__()
         self.workdir = workdir
 
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Any:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.callback(log.close)
-        # A fixed argv built here, no shell.
-        process = subprocess.Popen(  # nosec B603
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE if name.startswith("standin") else log,
-            stderr=log,
-            start_new_session=True,
-        )
-        self.callback(stop, process)
-        return process
+    def log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, 15)
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
-        process.wait(5)
-
-
-def start_standin(stack: Stack, scenario: Scenario, name: str = "standin") -> str:
-    argv = [PYTHON, "-m", "standin", "--port", "0", "--app-uid", APP_UID]
-    argv += ["--latency-ms", str(scenario.latency_ms), "--token-format", scenario.token_format]
+def start_standin(stack: Stack, scenario: Scenario, name: str = "standin") -> StandinProcess:
+    options: dict[str, Any] = {
+        "latency_ms": scenario.latency_ms,
+        "token_format": scenario.token_format,
+    }
     if scenario.token_format == JWT:
-        argv += ["--jwt-ttl", "3600"]
-    # The key through the environment, as the stand-in prefers (ps shows arguments).
-    process = stack.start(name, argv, {**os.environ, "STANDIN_API_KEY": API_KEY})
-    deadline = time.monotonic() + START_TIMEOUT
-    if process.stdout is None:
-        raise RuntimeError("the stand-in's stdout is not piped")
-    while time.monotonic() < deadline:
-        line = process.stdout.readline().decode()
-        if not line:
-            break
-        match = re.search(r"STANDIN_READY (\S+)", line)
-        if match:
-            # Keep draining its stdout so the stand-in never blocks on a full pipe.
-            threading.Thread(target=process.stdout.read, daemon=True).start()
-            return match.group(1)
-    raise RuntimeError(f"the stand-in did not start; see {stack.workdir / (name + '.log')}")
+        options["jwt_ttl"] = 3600
+    standin = StandinProcess(API_KEY, APP_UID, log_path=stack.log(name), **options)
+    return stack.enter_context(standin)
 
 
-def vendor_calls(standin_url: str) -> int:
-    stats = requests.get(f"{standin_url}/_standin/stats", timeout=5).json()
-    return int(stats_total(stats))
+def vendor_calls(standin: StandinProcess) -> int:
+    return stats_total(standin.stats())
 
 
 def stats_total(stats: Any) -> int:
@@ -192,7 +148,7 @@ def stats_total(stats: Any) -> int:
     return value
 
 
-def broker_env(standin_url: str, port: int, redis_url: str | None) -> dict[str, str]:
+def broker_env(standin_url: str, redis_url: str | None) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -200,7 +156,7 @@ def broker_env(standin_url: str, port: int, redis_url: str | None) -> dict[str, 
     }
     env.update(
         BROKER_ENV_FILE=os.devnull,
-        BROKER_BIND=f"127.0.0.1:{port}",
+        BROKER_BIND="127.0.0.1:0",
         SECRET_KEY=SECRET_KEY,
         MINDSET_API_HOST=standin_url,
         MINDSET_API_KEY=API_KEY,
@@ -215,10 +171,8 @@ def broker_env(standin_url: str, port: int, redis_url: str | None) -> dict[str, 
     return env
 
 
-def instance_env(
-    scenario: Scenario, standin: str, port: int, redis_url: str | None
-) -> dict[str, str]:
-    env = broker_env(standin, port, redis_url)
+def instance_env(scenario: Scenario, standin: str, redis_url: str | None) -> dict[str, str]:
+    env = broker_env(standin, redis_url)
     if scenario.instances > 1 and "BROKER_WORKERS" not in PASSED_THROUGH:
         # Instances share this machine's cores, as they would share a host's: workers add up
         # to one per core, not one per core each.
@@ -236,45 +190,13 @@ PASSED_THROUGH = {
 }
 
 
-def start_broker(
-    stack: Stack, name: str, env: dict[str, str], port: int
-) -> subprocess.Popen[bytes]:
+def start_broker(stack: Stack, name: str, env: dict[str, str]) -> GunicornServer:
     # Exactly what `make serve` runs.
-    process: subprocess.Popen[bytes] = stack.start(
-        name, [GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"], env
-    )
-    wait_http(f"http://127.0.0.1:{port}/api/getusertoken", 401, stack.workdir / f"{name}.log")
-    return process
-
-
-def wait_http(url: str, status: int, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=1).status_code == status:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} never answered {status}; see {log}")
+    return stack.enter_context(GunicornServer(env, stack.log(name)))
 
 
 def start_redis(stack: Stack) -> str:
-    port = free_port()
-    stack.start(
-        "redis",
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(stack.workdir)],
-    )  # fmt: skip
-    import redis
-
-    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        with contextlib.suppress(redis.RedisError):
-            if client.ping():
-                client.close()
-                return f"redis://127.0.0.1:{port}/0"
-        time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    return stack.enter_context(RedisProcess(stack.workdir, log_path=stack.log("redis"))).url
 
 
 NGINX_CONF = """
@@ -307,28 +229,25 @@ http {{
 """
 
 
-def start_nginx(stack: Stack, backends: list[int]) -> int:
+def start_nginx(stack: Stack, backends: list[str]) -> str:
     port = free_port()
-    servers = "\n        ".join(f"server 127.0.0.1:{p};" for p in backends)
+    servers = "\n        ".join(f"server {url.removeprefix('http://')};" for url in backends)
     conf = stack.workdir / "nginx.conf"
     conf.write_text(NGINX_CONF.format(dir=stack.workdir, servers=servers, port=port))
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    stack.start("nginx", [nginx, "-p", str(stack.workdir), "-c", str(conf)])
-    wait_http(f"http://127.0.0.1:{port}/api/getusertoken", 401, stack.workdir / "nginx.log")
-    return port
+    argv = [nginx, "-p", str(stack.workdir), "-c", str(conf)]
+    process = stack.enter_context(
+        ManagedProcess(argv, what="nginx", log_path=stack.log("nginx"), group=True)
+    )
+    url = f"http://127.0.0.1:{port}"
+    process.wait_until(lambda: answers(f"{url}/api/getusertoken", 401), "passing requests on")
+    return url
 
 
 def write_cookies(path: Path, users: int) -> None:
     """Session cookies exactly as the host app (sharing SECRET_KEY) would set them."""
-    app = Flask("bench")
-    app.secret_key = SECRET_KEY
-    serializer = SecureCookieSessionInterface().get_signing_serializer(app)
-    if serializer is None:
-        raise RuntimeError("Flask gave no session serializer; is the secret key set?")
-    lines = [
-        serializer.dumps({"user_id": f"bench-user-{n}", "user_name": f"User {n}"})
-        for n in range(users)
-    ]
+    sign = cookie_signer(SECRET_KEY)
+    lines = [sign({"user_id": f"bench-user-{n}", "user_name": f"User {n}"}) for n in range(users)]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -339,7 +258,7 @@ def run_wrk(url: str, connections: int, seconds: float, script: Path, env: dict[
     # A fixed argv built here, no shell.
     done = subprocess.run(  # nosec B603
         argv,
-        env={**os.environ, **env, "BENCH_WRK_THREADS": str(threads)},
+        env={**os.environ, **env, "BENCH_WRK_THREADS": str(threads), "BENCH_LUA_DIR": str(BENCH)},
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -409,7 +328,7 @@ def rss_kb(pid: int) -> int:
 def measure_standin(workdir: Path, seconds: float) -> float:
     scenario = Scenario("standin-alone", 32, 1, 0)
     with Stack(workdir) as stack:
-        url = start_standin(stack, scenario, "standin-alone")
+        url = start_standin(stack, scenario, "standin-alone").url
         env = {
             "BENCH_VENDOR_PATH": f"/api/v1/appuid/{APP_UID}/sdkusers/auth",
             "BENCH_API_KEY": API_KEY,
@@ -422,7 +341,7 @@ def measure_standin(workdir: Path, seconds: float) -> float:
     return float(result["requests"] / (result["duration_us"] / 1e6))
 
 
-def settle(standin: str, url: str, scenario: Scenario, env: dict[str, str]) -> None:
+def settle(standin: StandinProcess, url: str, scenario: Scenario, env: dict[str, str]) -> None:
     """Warm up until reuse is steady: every user's token minted (once per worker process
     without Redis), so the measured window shows reuse, not the first mint of each user."""
     deadline = time.monotonic() + 60
@@ -447,15 +366,12 @@ def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: floa
     with Stack(workdir) as stack:
         standin = start_standin(stack, scenario)
         redis_url = start_redis(stack) if scenario.instances > 1 or scenario.redis else None
-        ports = [free_port() for _ in range(scenario.instances)]
         brokers = [
-            start_broker(
-                stack, f"broker-{n}", instance_env(scenario, standin, port, redis_url), port
-            )
-            for n, port in enumerate(ports)
+            start_broker(stack, f"broker-{n}", instance_env(scenario, standin.url, redis_url))
+            for n in range(scenario.instances)
         ]
-        port = start_nginx(stack, ports) if scenario.instances > 1 else ports[0]
-        url = f"http://127.0.0.1:{port}"
+        urls = [broker.url for broker in brokers]
+        url = start_nginx(stack, urls) if scenario.instances > 1 else urls[0]
         env = {"BENCH_COOKIES": str(cookies)}
         before_warmup = vendor_calls(standin)
         if warmup > 0:

@@ -31,14 +31,17 @@ from typing import Any
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# `python bench/soak.py` puts bench/ first on the path; the process helpers live at the root.
 sys.path.insert(0, str(REPO_ROOT))
 
-from flask import Flask  # noqa: E402
-from flask.sessions import SecureCookieSessionInterface  # noqa: E402
+from harness.cookies import session_cookie  # noqa: E402
+from harness.gunicorn_server import GunicornServer, isolated_environment  # noqa: E402
+from harness.standin_process import StandinProcess  # noqa: E402
 
-from tests import fake_secrets  # noqa: E402
-from tests.broker_server import BrokerServer  # noqa: E402
-from tests.standin_process import StandinProcess  # noqa: E402
+# Loopback-only fakes for the soak's own processes, never a deployment's.
+API_KEY = "soak-api-key-0123456789abcdef"
+APP_UID = "soak-app"
+SECRET_KEY = "soak-secret-key-0123456789abcdef0123456789abcdef"  # nosec B105
 
 DOCUMENTED = {200, 429, 502, 503, 504}
 DEADLINE = 8.0
@@ -62,17 +65,7 @@ PHASES: list[dict[str, Any] | None] = [
 ]
 
 
-def session_cookie(values: dict[str, str]) -> str:
-    """The session cookie a host app sharing SECRET_KEY would set."""
-    host = Flask("host")
-    host.secret_key = fake_secrets.SECRET_KEY
-    serializer = SecureCookieSessionInterface().get_signing_serializer(host)
-    if serializer is None:
-        raise RuntimeError("no session serializer")
-    return str(serializer.dumps(values))
-
-
-def worker_boots(server: BrokerServer) -> int:
+def worker_boots(server: GunicornServer) -> int:
     return server.logs().count("Booting worker with pid")
 
 
@@ -102,7 +95,7 @@ class Load:
         session = requests.Session()
         # Distinct users, so the per-user limit (60/minute) is not what the soak measures.
         users = [f"soak-{number}-{i}" for i in range(50)]
-        cookies = [session_cookie({"user_id": user}) for user in users]
+        cookies = [session_cookie({"user_id": user}, SECRET_KEY) for user in users]
         turn = 0
         while not self.stop.is_set():
             cookie = cookies[turn % len(cookies)]
@@ -149,20 +142,19 @@ def main() -> int:
     out = REPO_ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
 
-    with StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID, latency_ms=50) as vendor:
+    with StandinProcess(API_KEY, APP_UID, latency_ms=50) as vendor:
         env = {
-            "SECRET_KEY": fake_secrets.SECRET_KEY,
+            "SECRET_KEY": SECRET_KEY,
             "MINDSET_API_HOST": vendor.url,
-            "MINDSET_API_KEY": fake_secrets.API_KEY,
-            "MINDSET_APP_UID": fake_secrets.APP_UID,
+            "MINDSET_API_KEY": API_KEY,
+            "MINDSET_APP_UID": APP_UID,
             "BROKER_DEADLINE": str(DEADLINE),
             "BROKER_BREAKER_COOLDOWN": "5",
             "BROKER_RATE_LIMIT_PER_IP": "1000000/minute",
         }
-        with BrokerServer(env, out, workers=args.workers) as server:
-            if server.process is None:
-                raise RuntimeError("the server did not start")
-            master = server.process.pid
+        environment = isolated_environment(env, args.workers)
+        with GunicornServer(environment, out / "broker.stderr") as server:
+            master = server.pid
             load = Load(server.url, args.clients)
             threads = load.start()
             time.sleep(min(5.0, args.seconds / 4))  # warm-up: pools filled, modules loaded

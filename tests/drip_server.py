@@ -13,16 +13,28 @@ every fault.
 from __future__ import annotations
 
 import socket
-import threading
 import time
-from types import TracebackType
+
+from .loopback_server import LoopbackServer, answer_head, read_request
 
 ANSWER_BODY = b'{"authToken": "' + b"d" * 200 + b'"}'
-REASONS = {200: "OK", 302: "Found", 307: "Temporary Redirect", 500: "Internal Server Error"}
 FLOOD_CHUNK = b"x" * 65536
 
+# What the broker must answer to each drip, in every worker model: one table for the tests of
+# each. status, headers dripped too, expected status and code.
+DRIPS = [
+    (200, True, 504, "vendor_timeout"),
+    (200, False, 504, "vendor_timeout"),
+    (307, True, 504, "vendor_timeout"),
+    # A redirect's body is never read: it is refused as soon as its headers are in.
+    (307, False, 502, "vendor_bad_response"),
+]
+DRIP_IDS = [f"{s}-{'headers' if h else 'body'}" for s, h, *_ in DRIPS]
 
-class DripServer:
+
+class DripServer(LoopbackServer):
+    concurrent = True
+
     def __init__(
         self,
         *,
@@ -32,6 +44,7 @@ class DripServer:
         location: str | None = None,
         flood_bytes: int = 0,
     ) -> None:
+        super().__init__()
         self.drip_headers = drip_headers
         self.interval = interval
         self.status = status
@@ -40,52 +53,17 @@ class DripServer:
         self.sent: list[int] = []
         self.total = 0
         self.requests: list[bytes] = []
-        self._stop = threading.Event()
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def __enter__(self) -> DripServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        self._listener.close()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
 
     def _head(self, length: int) -> bytes:
-        lines = [f"HTTP/1.1 {self.status} {REASONS.get(self.status, 'Other')}"]
-        lines.append("Content-Type: application/json")
-        if self.location is not None:
-            lines.append(f"Location: {self.location}")
-        lines.append(f"Content-Length: {length}")
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
+        extra = {"Location": self.location} if self.location is not None else {}
+        return answer_head(self.status, length, extra)
 
-    def _answer(self, conn: socket.socket) -> None:
+    def handle(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(5)
-            request = b""
-            while b"\r\n\r\n" not in request:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                request += chunk
+            request = read_request(conn)
+            if request is None:
+                return
             self.requests.append(request)
             if self.flood_bytes:
                 self._flood(conn)
@@ -100,7 +78,7 @@ class DripServer:
                     conn.sendall(answer[:start])
                     sent = start
                 for offset in range(start, len(answer)):
-                    if self._stop.wait(self.interval):
+                    if self.stopping.wait(self.interval):
                         break
                     conn.sendall(answer[offset : offset + 1])
                     sent = offset + 1
@@ -115,7 +93,7 @@ class DripServer:
         sent = 0
         try:
             conn.sendall(self._head(self.flood_bytes))
-            while sent < self.flood_bytes and not self._stop.is_set():
+            while sent < self.flood_bytes and not self.stopping.is_set():
                 conn.sendall(FLOOD_CHUNK)
                 sent += len(FLOOD_CHUNK)
         except OSError:

@@ -12,14 +12,14 @@ import io
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import requests
 from flask import Flask
 from requests.adapters import BaseAdapter
 
-from app.broker import current_broker
+from app.state import current_broker
 
 from .conftest import MINDSET_BASE
 
@@ -57,14 +57,9 @@ class GatedVendor(BaseAdapter):
                 raise AssertionError(f"{count} vendor calls never were in flight at once")
 
     def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Mapping[str, str] | None = None,
+        self, request: requests.PreparedRequest, *options: Any, **named: Any
     ) -> requests.Response:
+        """Answers in memory: the transport options (stream, timeout, verify...) do not apply."""
         body = json.loads(request.body or b"{}")
         with self._changed:
             self.calls.append(body)

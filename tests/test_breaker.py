@@ -9,10 +9,10 @@ import pytest
 import responses
 from flask import Flask
 
-from app import telemetry
-from app.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from app.broker import current_broker
-from app.mindset import retries
+from app.observability import telemetry
+from app.resilience import retries
+from app.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from app.state import current_broker
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
+from harness.processes import ROOT as REPO_ROOT
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
-from .broker_process import REPO_ROOT, BrokerProcess
-from .standin_process import StandinProcess
+from .broker_process import BrokerProcess
 
 pytestmark = pytest.mark.network
 
@@ -70,8 +72,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser, vendor: StandinProcess) -> Iterator[Page]:
-    vendor.clear_fault()
-    vendor.clear()
+    vendor.reset()
     context = browser.new_context()
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)

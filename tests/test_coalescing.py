@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app import telemetry
-from app.broker import current_broker
-from app.coalesce import Coalescer
 from app.mindset.client import AuthRequest
-from app.reuse import request_key
-from app.tokens import MindsetTokens
+from app.minting.coalesce import Coalescer
+from app.minting.reuse import request_key
+from app.minting.tokens import MindsetTokens
+from app.observability import telemetry
+from app.state import current_broker
 
 from .conftest import build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, wait_until
@@ -219,7 +219,7 @@ GEVENT_SCRIPT = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import gevent, gevent.event
-    from app.coalesce import Coalescer
+    from app.minting.coalesce import Coalescer
 
     gate = gevent.event.Event()
     calls = []

@@ -218,3 +218,10 @@ def test_development_accepts_plain_http_anywhere() -> None:
 def test_find_problems_reports_a_plain_http_vendor_host_in_production() -> None:
     problems = find_problems(production_settings(MINDSET_API_HOST=PLAINTEXT_REMOTE))
     assert any(problem.startswith("MINDSET_API_HOST uses plain http") for problem in problems)
+
+
+def test_find_problems_reports_a_log_level_start_up_would_refuse() -> None:
+    # create_app reads BROKER_LOG_LEVEL before the rest; config check must not pass it.
+    problems = find_problems(mindset_settings(BROKER_LOG_LEVEL="chatty"))
+    assert problems == ["BROKER_LOG_LEVEL must be one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"]
+    assert find_problems(mindset_settings(BROKER_LOG_LEVEL="warning")) == []

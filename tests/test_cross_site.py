@@ -12,7 +12,7 @@ import responses
 from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 
-from app.cross_site import cross_site_navigation_allowed, token_routes
+from app.protection.cross_site import cross_site_navigation_allowed, token_routes
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
 

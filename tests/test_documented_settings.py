@@ -1,22 +1,59 @@
-"""Every setting config.py reads is documented in .env.example and the README's table."""
+"""Every declared setting is documented in .env.example and the README's table, with its default."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import config
+from settings_table import DECLARED, Setting
+
 ROOT = Path(__file__).resolve().parent.parent
-READ = re.compile(r'reader\.\w+\(\s*"([A-Z][A-Z0-9_]+)"')
-SETTINGS = sorted(set(READ.findall((ROOT / "config.py").read_text())))
+README = (ROOT / "README.md").read_text()
+# The settings table: from its header to the first line that is not a row.
+TABLE = README.split("| setting | default | meaning |", 1)[1].split("\n\n", 1)[0]
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+SETTINGS = sorted(DECLARED)
+
+
+def shown(value: Any) -> str | None:
+    """A default as the documentation writes it, or None when it is no single value."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float):
+        return f"{value:g}"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, tuple) and value:
+        return ",".join(value)
+    return None
 
 
 def test_config_reads_settings() -> None:
     assert {"MINDSET_API_FLAVOR", "TYPINGMIND_URL", "BROKER_JWKS_URL"} <= set(SETTINGS)
 
 
+def test_the_declarations_are_configs_own() -> None:
+    assert config.LOG_LEVEL is DECLARED["BROKER_LOG_LEVEL"]
+    assert all(isinstance(setting, Setting) and setting.doc for setting in DECLARED.values())
+
+
 @pytest.mark.parametrize("name", SETTINGS)
 def test_setting_is_in_env_example_and_readme(name: str) -> None:
-    assert re.search(rf"^{name}=", (ROOT / ".env.example").read_text(), re.MULTILINE)
-    assert f"| `{name}` |" in (ROOT / "README.md").read_text()
+    assert re.search(rf"^{name}=", ENV_EXAMPLE, re.MULTILINE)
+    assert f"| `{name}` |" in TABLE
+
+
+@pytest.mark.parametrize("name", SETTINGS)
+def test_the_documented_default_is_the_declared_one(name: str) -> None:
+    default = shown(DECLARED[name].default)
+    if default is None:
+        return
+    row = next(line for line in TABLE.splitlines() if line.startswith(f"| `{name}` |"))
+    assert row.split("|")[2].strip().startswith(f"`{default}`")
+    example = re.search(rf"^{name}=(.*)$", ENV_EXAMPLE, re.MULTILINE)
+    assert example is not None
+    assert example.group(1) in ("", default)

@@ -12,12 +12,12 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from harness.standin_process import StandinProcess
 from standin.tokens import token_claims
 
 from . import fake_secrets
 from .conftest import KNOWN_SECRETS, build_app, sign_in
 from .host_process import running_host
-from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
 

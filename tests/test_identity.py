@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
-from app.mindset.identity import (
+from app.minting.identity import (
     EXTERNAL_ID,
     checked_email,
     derive_external_id,

@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
 from app.mindset.client import AuthRequest
-from app.mindset.identity import auth_request_for, derive_external_id
-from app.reuse import request_key
+from app.minting.identity import auth_request_for, derive_external_id
+from app.minting.reuse import request_key
 from app.typingmind import TypingMindCodes, TypingMindIdentityError
 from app.users import CurrentUser, user_from_mapping
 from config import MindsetSettings, TypingMindSettings

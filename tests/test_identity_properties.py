@@ -8,9 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.errors import InvalidIdentity
-from app.logs import user_hash
 from app.mindset.client import AuthRequest, MindsetClient
-from app.mindset.identity import (
+from app.minting.identity import (
     EMAIL_SHAPE,
     EXTERNAL_ID,
     MAX_EMAIL_LENGTH,
@@ -19,8 +18,11 @@ from app.mindset.identity import (
     derive_external_id,
     external_id_for,
 )
+from app.observability.logs import user_hash
 from app.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
 from config import MindsetSettings
+
+from .vendor_defaults import CLIENT_OPTIONS
 
 SETTINGS = {
     mode: MindsetSettings(
@@ -35,7 +37,7 @@ SETTINGS = {
 EMAIL_SETTINGS = MindsetSettings(
     base_url="http://mindset.test", api_key="k" * 20, app_uid="app", identity="userEmail"
 )
-CLIENT = MindsetClient("http://mindset.test", "k" * 20, "app")
+CLIENT = MindsetClient("http://mindset.test", "k" * 20, "app", **CLIENT_OPTIONS)
 
 users = st.builds(
     CurrentUser,

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from responses import matchers
 
 from app.errors import InvalidIdentity
-from app.mindset.identity import legacy_email_for
+from app.minting.identity import legacy_email_for
 from app.users import CurrentUser
 from config import ConfigError, load_settings
 

@@ -11,8 +11,8 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from app import redaction
-from app.logs import JsonFormatter, user_hash
+from app.observability import redaction
+from app.observability.logs import JsonFormatter, user_hash
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in

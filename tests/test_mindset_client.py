@@ -9,7 +9,6 @@ import logging
 import re
 import socket
 import struct
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ from responses import matchers
 
 from app.mindset import client as client_module
 from app.mindset.client import (
-    FLAVOR_LEGACY,
     MAX_BODY_BYTES,
     MAX_TOKEN_LENGTH,
     AuthRequest,
@@ -38,10 +36,13 @@ from app.mindset.errors import (
     parse_retry_after,
 )
 from app.mindset.transport import WatchedAdapter
+from config import FLAVOR_LEGACY
 
 from . import fake_secrets
 from .drip_server import DripServer
+from .loopback_server import LoopbackServer
 from .tls_server import TlsServer
+from .vendor_defaults import CLIENT_OPTIONS
 
 BASE = "http://mindset.test"
 SDK3_URL = f"{BASE}/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
@@ -50,7 +51,9 @@ ACCOUNT = "acct_" + "a" * 20
 
 
 def make_client(**options: Any) -> MindsetClient:
-    return MindsetClient(BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, **options)
+    return MindsetClient(
+        BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, **{**CLIENT_OPTIONS, **options}
+    )
 
 
 @pytest.fixture
@@ -160,7 +163,9 @@ def test_proxy_settings_are_read_once_at_start_up(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corporate.pem")
-    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    client = MindsetClient(
+        "https://acme.api.mindset.ai", fake_secrets.API_KEY, "app", **CLIENT_OPTIONS
+    )
 
     assert client.session.proxies.get("https") == "http://proxy.internal:3128"
     assert client.session.verify == "/etc/ssl/certs/corporate.pem"
@@ -171,7 +176,9 @@ def test_proxy_settings_are_read_once_at_start_up(monkeypatch: pytest.MonkeyPatc
 def test_no_proxy_hosts_bypass_the_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
     monkeypatch.setenv("NO_PROXY", "acme.api.mindset.ai")
-    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    client = MindsetClient(
+        "https://acme.api.mindset.ai", fake_secrets.API_KEY, "app", **CLIENT_OPTIONS
+    )
     assert "https" not in client.session.proxies
 
 
@@ -203,7 +210,9 @@ def test_tls_certificates_are_checked_when_no_ca_bundle_is_set(
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
     with TlsServer(tmp_path) as server:
-        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        client = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         assert client.session.verify is True
         with pytest.raises(MindsetRejected) as raised:
             client.authenticate(AuthRequest(external_id="ada"))
@@ -212,7 +221,9 @@ def test_tls_certificates_are_checked_when_no_ca_bundle_is_set(
 
         # The same server, once the operator vouches for its certificate, answers.
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_path))
-        trusting = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        trusting = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         assert trusting.authenticate(AuthRequest(external_id="ada")) == "tls-token"
 
 
@@ -231,53 +242,37 @@ def test_a_body_of_exactly_the_limit_is_read_and_one_byte_more_is_refused(vendor
         client.authenticate(AuthRequest(external_id="ada"))
 
 
-class DroppingServer:
+class DroppingServer(LoopbackServer):
     """Takes each connection, reads what arrives, and drops it without a word."""
 
     def __init__(self, *, reset_at_once: bool) -> None:
+        super().__init__()
         self.reset_at_once = reset_at_once
         self.connections = 0
         self.requests: list[bytes] = []
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            self.connections += 1
-            with conn:
-                if self.reset_at_once:  # RST before the request is read
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                    continue
-                conn.settimeout(2)
-                with contextlib.suppress(OSError):
-                    self.requests.append(conn.recv(65536))
-
-    def __enter__(self) -> DroppingServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self._listener.close()
+    def handle(self, conn: socket.socket) -> None:
+        self.connections += 1
+        with conn:
+            if self.reset_at_once:  # RST before the request is read
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+            conn.settimeout(2)
+            with contextlib.suppress(OSError):
+                self.requests.append(conn.recv(65536))
 
 
 @pytest.mark.parametrize("reset_at_once", [False, True], ids=["after-reading", "at-once"])
 def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: bool) -> None:
     with DroppingServer(reset_at_once=reset_at_once) as server:
-        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        client = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         with pytest.raises(MindsetUnavailable):
             client.authenticate(AuthRequest(external_id="ada"))
         time.sleep(0.3)  # room for any repeat to arrive
     # Whether to repeat a call the vendor may have acted on is the broker's decision
-    # (app/mindset/retries.py), never the HTTP library's.
+    # (app/resilience/retries.py), never the HTTP library's.
     assert server.connections == 1
     assert len(server.requests) == (0 if reset_at_once else 1)
 
@@ -291,7 +286,7 @@ def test_a_connection_attempt_is_not_repeated_by_the_http_library() -> None:
             f"http://127.0.0.1:{listener.getsockname()[1]}",
             fake_secrets.API_KEY,
             fake_secrets.APP_UID,
-            connect_timeout=0.5,
+            **{**CLIENT_OPTIONS, "connect_timeout": 0.5},
         )
         started = time.monotonic()
         with pytest.raises(MindsetTimeout) as raised:
@@ -398,7 +393,9 @@ def test_curl_ca_bundle_is_honoured_when_requests_ca_bundle_is_unset(
 ) -> None:
     monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/curl.pem")
-    client = MindsetClient("https://acme.api.mindset.ai", fake_secrets.API_KEY, "app")
+    client = MindsetClient(
+        "https://acme.api.mindset.ai", fake_secrets.API_KEY, "app", **CLIENT_OPTIONS
+    )
     assert client.session.verify == "/etc/ssl/certs/curl.pem"
 
 
@@ -592,7 +589,9 @@ class RecordingAdapter(BaseAdapter):
 def test_the_transport_gets_the_session_proxies_certificate_and_a_streamed_read() -> None:
     session = requests.Session()
     session.trust_env = False
-    client = MindsetClient(BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, session=session)
+    client = MindsetClient(
+        BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS, session=session
+    )
     adapter = RecordingAdapter()
     session.mount("http://", adapter)
     session.proxies = {"http": "http://proxy.internal:3128"}
@@ -608,7 +607,9 @@ def test_the_transport_gets_the_session_proxies_certificate_and_a_streamed_read(
 
 def test_a_flood_is_read_no_further_than_the_bound() -> None:
     with DripServer(flood_bytes=256 * 1024 * 1024) as server:
-        client = MindsetClient(server.url, fake_secrets.API_KEY, fake_secrets.APP_UID)
+        client = MindsetClient(
+            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, **CLIENT_OPTIONS
+        )
         with pytest.raises(MindsetBadResponse, match="over 65536 bytes"):
             client.authenticate(AuthRequest(external_id="ada"))
     # Kernel buffers take a few megabytes; reading the whole answer would take all 256.
@@ -621,7 +622,12 @@ def test_a_proxy_is_used_and_its_connection_cut_off_at_the_deadline(
     with DripServer(drip_headers=True, interval=0.1) as proxy:
         monkeypatch.setenv("HTTP_PROXY", proxy.url)
         monkeypatch.setenv("NO_PROXY", "")
-        client = MindsetClient(BASE, fake_secrets.API_KEY, fake_secrets.APP_UID, read_timeout=30)
+        client = MindsetClient(
+            BASE,
+            fake_secrets.API_KEY,
+            fake_secrets.APP_UID,
+            **{**CLIENT_OPTIONS, "read_timeout": 30},
+        )
         started = time.monotonic()
         with pytest.raises(MindsetTimeout) as raised:
             client.authenticate(AuthRequest(external_id="ada"), deadline=started + 1)
@@ -635,7 +641,10 @@ def test_a_proxy_is_used_and_its_connection_cut_off_at_the_deadline(
 def test_a_dripped_answer_is_cut_off_at_the_deadline_with_the_time_it_had() -> None:
     with DripServer(drip_headers=True, interval=0.1) as server:
         client = MindsetClient(
-            server.url, fake_secrets.API_KEY, fake_secrets.APP_UID, read_timeout=30
+            server.url,
+            fake_secrets.API_KEY,
+            fake_secrets.APP_UID,
+            **{**CLIENT_OPTIONS, "read_timeout": 30},
         )
         started = time.monotonic()
         with pytest.raises(MindsetTimeout) as raised:

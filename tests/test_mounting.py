@@ -15,7 +15,8 @@ from flask import Flask, abort
 from flask.testing import FlaskClient
 from responses import matchers
 
-from app.broker import current_broker, init_broker
+from app.broker import init_broker
+from app.state import current_broker
 from config import ConfigError
 from examples.flask_login_host import create_host_app
 

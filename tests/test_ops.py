@@ -9,9 +9,9 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import telemetry
-from app.broker import current_broker
-from app.metrics import outcome_label, process_metrics
+from app.observability import telemetry
+from app.observability.metrics import outcome_label, process_metrics
+from app.state import current_broker
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, build_app, mindset_settings, sign_in
 
@@ -206,8 +206,8 @@ def test_vendor_outcomes_become_short_labels(outcome: str, label: str) -> None:
 
 def test_events_before_the_first_request_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     # A fresh process: no metrics yet, nobody listening.
-    monkeypatch.setattr("app.metrics._metrics", None)
-    monkeypatch.setattr("app.telemetry._listeners", [])
+    monkeypatch.setattr("app.observability.metrics._metrics", None)
+    monkeypatch.setattr("app.observability.telemetry._listeners", [])
     build_app(mindset_settings())
     telemetry.token_outcome("mindset", "minted")
     assert sample("broker_tokens_total", vendor="mindset", outcome="minted") == 1

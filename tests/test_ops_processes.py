@@ -21,12 +21,12 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.commands import EXIT_FAILED, EXIT_RETRYABLE
+from harness.processes import run_to_end
+from harness.standin_process import StandinProcess
 
 from . import fake_secrets
-from .broker_process import REPO_ROOT
 from .broker_server import BrokerServer
 from .conftest import KNOWN_SECRETS
-from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
 
@@ -161,15 +161,7 @@ def flask_cli(settings: dict[str, str], *args: str) -> subprocess.CompletedProce
         "BROKER_ENV_FILE": os.devnull,
         **settings,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *args],
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_to_end([sys.executable, "-m", "flask", "--app", "wsgi", *args], env)
 
 
 def test_token_mint_subprocess_prints_the_vendor_answer(vendor: StandinProcess) -> None:

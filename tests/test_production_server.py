@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import requests
 
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
-from .conftest import assert_no_secret
-from .standin_process import StandinProcess
+from .conftest import assert_no_secret, mindset_settings
 
 pytestmark = pytest.mark.network
 
@@ -32,18 +33,15 @@ def worker_boots(server: BrokerServer) -> int:
 def server(
     standin: StandinProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrokerServer]:
-    env = {
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-        "MINDSET_API_HOST": standin.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "MINDSET_READ_TIMEOUT": "30",
-        "BROKER_DEADLINE": "1.5",
-        "BROKER_RETRY_AFTER_CAP": "1",
-        "BROKER_BREAKER_FAILURES": "1000",
-        "BROKER_RATE_LIMIT": "100000/minute",
-        "BROKER_RATE_LIMIT_PER_IP": "100000/minute",
-    }
+    env = mindset_settings(
+        MINDSET_API_HOST=standin.url,
+        MINDSET_READ_TIMEOUT="30",
+        BROKER_DEADLINE="1.5",
+        BROKER_RETRY_AFTER_CAP="1",
+        BROKER_BREAKER_FAILURES="1000",
+        BROKER_RATE_LIMIT="100000/minute",
+        BROKER_RATE_LIMIT_PER_IP="100000/minute",
+    )
     # Leaving the block also scans the server's logs for every configured secret.
     with BrokerServer(env, tmp_path_factory.mktemp("gunicorn"), workers=2) as process:
         yield process

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +12,12 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import telemetry
-from app.broker import current_broker
+from app.observability import telemetry
+from app.state import current_broker
+from harness.processes import free_port
+from harness.redis_process import RedisProcess
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
-from .processes import stop_process
 
 
 @pytest.fixture
@@ -128,13 +127,6 @@ def test_a_spoofed_forwarded_chain_cannot_pick_a_fresh_address(vendor: Any) -> N
     assert_rate_limited(second)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_with_redis_down_the_broker_keeps_serving_and_limiting_in_memory(vendor: Any) -> None:
     # A port nothing listens on: every Redis call fails at once.
     app = limited_app(
@@ -153,26 +145,10 @@ def test_with_redis_down_the_broker_keeps_serving_and_limiting_in_memory(vendor:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
+    if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (.ci/run installs it)")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    raise RuntimeError("redis-server exited") from None
-                subprocess.run(["sleep", "0.05"], check=True)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        stop_process(proc)
+    with RedisProcess() as redis_server:
+        yield redis_server.url
 
 
 def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> None:
@@ -187,7 +163,7 @@ def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> N
 
 
 def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> None:
-    from app.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
+    from app.protection.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     try:
@@ -200,7 +176,7 @@ def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> 
 
 
 def test_expired_counters_read_as_zero_before_any_sweep() -> None:
-    from app.limit_storage import SweptMemoryStorage
+    from app.protection.limit_storage import SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     try:

@@ -10,7 +10,6 @@ import responses
 from flask.testing import FlaskClient
 from responses.registries import OrderedRegistry
 
-from app.mindset import retries
 from app.mindset.errors import (
     MindsetBadResponse,
     MindsetError,
@@ -18,9 +17,14 @@ from app.mindset.errors import (
     MindsetTimeout,
     MindsetUnavailable,
 )
-from app.mindset.retries import RetryPolicy, call_with_retries
+from app.resilience import retries
+from app.resilience.retries import RetryPolicy, call_with_retries
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+from .vendor_defaults import POLICY_OPTIONS
+
+# The policy as the broker builds it with the settings at their defaults.
+DEFAULT_POLICY = RetryPolicy(**POLICY_OPTIONS)
 
 
 class FakeTime:
@@ -69,7 +73,7 @@ UNAVAILABLE_503 = MindsetUnavailable("503", status=503)
 def test_transient_failures_are_retried(error: MindsetError) -> None:
     time = FakeTime()
     attempt, deadlines = failing(error, time=time)
-    result = call_with_retries(attempt, RetryPolicy(), 108.0, clock=time.clock, sleep=time.sleep)
+    result = call_with_retries(attempt, DEFAULT_POLICY, 108.0, clock=time.clock, sleep=time.sleep)
     assert result == "token"
     assert len(deadlines) == 2
 
@@ -92,7 +96,7 @@ def test_final_or_slow_failures_are_not_retried(error: MindsetError) -> None:
     time = FakeTime()
     attempt, deadlines = failing(error, time=time)
     with pytest.raises(type(error)):
-        call_with_retries(attempt, RetryPolicy(), 108.0, clock=time.clock, sleep=time.sleep)
+        call_with_retries(attempt, DEFAULT_POLICY, 108.0, clock=time.clock, sleep=time.sleep)
     assert len(deadlines) == 1
 
 
@@ -102,7 +106,11 @@ def test_attempts_are_capped_and_the_last_failure_is_raised() -> None:
     attempt, deadlines = failing(UNAVAILABLE_503, UNAVAILABLE_503, last, time=time)
     with pytest.raises(MindsetUnavailable) as raised:
         call_with_retries(
-            attempt, RetryPolicy(attempts=3), 108.0, clock=time.clock, sleep=time.sleep
+            attempt,
+            RetryPolicy(attempts=3, retry_after_cap=2.0),
+            108.0,
+            clock=time.clock,
+            sleep=time.sleep,
         )
     assert raised.value is last
     assert len(deadlines) == 3
@@ -115,8 +123,8 @@ def test_backoff_is_exponential_with_full_jitter(monkeypatch: pytest.MonkeyPatch
         ceilings.append((low, high))
         return high / 2
 
-    monkeypatch.setattr("app.mindset.retries.random.uniform", uniform)
-    policy = RetryPolicy(attempts=5, base_delay=0.1, max_delay=0.3)
+    monkeypatch.setattr("app.resilience.retries.random.uniform", uniform)
+    policy = RetryPolicy(attempts=5, retry_after_cap=2.0, base_delay=0.1, max_delay=0.3)
     waits = [policy.wait_before_retry(UNAVAILABLE_503, n) for n in (1, 2, 3, 4)]
     assert ceilings == [(0, 0.1), (0, 0.2), (0, 0.3), (0, 0.3)]
     assert waits == [0.05, 0.1, 0.15, 0.15]
@@ -125,7 +133,7 @@ def test_backoff_is_exponential_with_full_jitter(monkeypatch: pytest.MonkeyPatch
 def test_a_short_retry_after_is_waited_out() -> None:
     time = FakeTime()
     attempt, deadlines = failing(MindsetUnavailable("429", status=429, retry_after=1.5), time=time)
-    call_with_retries(attempt, RetryPolicy(), 108.0, clock=time.clock, sleep=time.sleep)
+    call_with_retries(attempt, DEFAULT_POLICY, 108.0, clock=time.clock, sleep=time.sleep)
     assert time.sleeps == [1.5]
     assert len(deadlines) == 2
 
@@ -136,7 +144,11 @@ def test_a_retry_after_beyond_the_cap_is_passed_on_unretried() -> None:
     attempt, deadlines = failing(error, time=time)
     with pytest.raises(MindsetUnavailable) as raised:
         call_with_retries(
-            attempt, RetryPolicy(retry_after_cap=2.0), 108.0, clock=time.clock, sleep=time.sleep
+            attempt,
+            RetryPolicy(attempts=3, retry_after_cap=2.0),
+            108.0,
+            clock=time.clock,
+            sleep=time.sleep,
         )
     assert raised.value.retry_after == 30.0
     assert time.sleeps == []
@@ -149,7 +161,7 @@ def test_no_wait_runs_past_the_deadline() -> None:
     error = MindsetUnavailable("503", status=503, retry_after=2.0)
     attempt, deadlines = failing(error, error, error, cost=3.0, time=time)
     with pytest.raises(MindsetUnavailable):
-        call_with_retries(attempt, RetryPolicy(), 108.0, clock=time.clock, sleep=time.sleep)
+        call_with_retries(attempt, DEFAULT_POLICY, 108.0, clock=time.clock, sleep=time.sleep)
     assert len(deadlines) == 2
     assert time.now <= 108.0
     assert set(deadlines) == {108.0}

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.redis_process import RedisProcess
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .gated_vendor import WAIT, wait_until
-from .redis_process import RedisProcess
-from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
 

@@ -9,7 +9,7 @@ import responses
 from flask.testing import FlaskClient
 
 from app.errors import BrokerError, broker_error_response
-from app.security_headers import JSON_CSP
+from app.protection.security_headers import JSON_CSP
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

@@ -4,17 +4,19 @@ loopback sockets to the stand-in vendor process."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
+from harness.gunicorn_server import GUNICORN
+from harness.processes import run_to_end
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
-from .broker_server import ROOT, BrokerServer, session_cookie
-from .standin_process import StandinProcess
+from .broker_server import BrokerServer, session_cookie
+from .conftest import mindset_settings
 
 pytestmark = pytest.mark.network
 
@@ -29,12 +31,7 @@ def vendor() -> Iterator[StandinProcess]:
 def broker(
     vendor: StandinProcess, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrokerServer]:
-    settings = {
-        "MINDSET_API_HOST": vendor.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-    }
+    settings = mindset_settings(MINDSET_API_HOST=vendor.url)
     with BrokerServer(settings, tmp_path_factory.mktemp("broker")) as server:
         yield server
 
@@ -117,16 +114,7 @@ def test_production_server_refuses_invalid_configuration_with_one_line(
         "BROKER_BIND": "127.0.0.1:0",
         **settings,
     }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    result = subprocess.run(
-        [str(gunicorn), "-c", "gunicorn.conf.py", "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_to_end([GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"], env)
     assert result.returncode != 0
     errors = [line for line in result.stderr.splitlines() if "configuration error" in line]
     assert len(errors) == 1

@@ -12,15 +12,16 @@ from typing import Any
 
 import pytest
 
-from app.broker import current_broker
-from app.sealing import Sealer, derive_key
-from app.shared_state import SharedState
-from app.tokens import MindsetTokens
+from app.minting.sealing import Sealer, derive_key
+from app.minting.shared_state import SharedState
+from app.minting.tokens import MindsetTokens
+from app.state import current_broker
 from app.users import CurrentUser
+from harness.processes import free_port
+from harness.redis_process import RedisProcess
 
 from .conftest import LogLines, build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, jwt_with_exp, wait_until
-from .redis_process import RedisProcess, free_port
 
 pytestmark = pytest.mark.network
 

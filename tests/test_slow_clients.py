@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.standin_process import StandinProcess
 from serving.deadlines import parse_header_timeout
 
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .raw_http import address, parse
-from .standin_process import StandinProcess
 
 pytestmark = pytest.mark.network
 

@@ -12,9 +12,9 @@ import jwt
 import pytest
 import requests
 
+from harness.standin_process import StandinProcess
 from standin.mindset import MindsetStandin, StandinRequest
 from standin.tokens import token_claims
-from tests.standin_process import StandinProcess
 
 KEY = "test-key-123"
 UID = "app-uid-1"
@@ -166,8 +166,7 @@ def vendor() -> Iterator[StandinProcess]:
 
 @pytest.fixture
 def live(vendor: StandinProcess) -> Iterator[StandinProcess]:
-    vendor.clear_fault()
-    vendor.clear()
+    vendor.reset()
     yield vendor
     vendor.clear_fault()
     vendor.configure(latency_ms=0, token_format="opaque")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.reuse import LocalTokens, ReusePolicy, jwt_expiry
+from app.minting.reuse import LocalTokens, ReusePolicy, jwt_expiry
 from config import ConfigError, load_settings
 
 from .conftest import build_app, mindset_settings, sign_in

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
-from .drip_server import DripServer
+from .conftest import mindset_settings
+from .drip_server import DRIP_IDS, DRIPS, DripServer
 
 pytestmark = pytest.mark.network
 
@@ -38,18 +38,15 @@ def vendor() -> Iterator[DripServer]:
 def broker(
     request: pytest.FixtureRequest, vendor: DripServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[BrokerServer]:
-    env = {
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-        "MINDSET_API_HOST": vendor.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "MINDSET_READ_TIMEOUT": "30",
-        "BROKER_DEADLINE": str(DEADLINE),
-        "BROKER_WORKER_CLASS": request.param,
-        "BROKER_BREAKER_FAILURES": "1000",
-        "BROKER_RATE_LIMIT": "100000/minute",
-        "BROKER_RATE_LIMIT_PER_IP": "100000/minute",
-    }
+    env = mindset_settings(
+        MINDSET_API_HOST=vendor.url,
+        MINDSET_READ_TIMEOUT="30",
+        BROKER_DEADLINE=str(DEADLINE),
+        BROKER_WORKER_CLASS=request.param,
+        BROKER_BREAKER_FAILURES="1000",
+        BROKER_RATE_LIMIT="100000/minute",
+        BROKER_RATE_LIMIT_PER_IP="100000/minute",
+    )
     with BrokerServer(env, tmp_path_factory.mktemp(request.param), workers=1) as server:
         yield server
 
@@ -81,20 +78,7 @@ def worker_rss_kb(broker: BrokerServer) -> int:
     raise AssertionError("no VmRSS line")
 
 
-DRIPS = [
-    (200, True, 504, "vendor_timeout"),
-    (200, False, 504, "vendor_timeout"),
-    (307, True, 504, "vendor_timeout"),
-    # A redirect's body is never read: refused as soon as its headers are in.
-    (307, False, 502, "vendor_bad_response"),
-]
-
-
-@pytest.mark.parametrize(
-    ("status", "drip_headers", "answer", "code"),
-    DRIPS,
-    ids=[f"{s}-{'headers' if h else 'body'}" for s, h, *_ in DRIPS],
-)
+@pytest.mark.parametrize(("status", "drip_headers", "answer", "code"), DRIPS, ids=DRIP_IDS)
 def test_a_dripped_answer_ends_by_the_deadline(
     broker: BrokerServer,
     hostile: DripServer,

@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from harness.processes import ROOT
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
-from .broker_server import ROOT
 from .conftest import build_app, sign_in
-from .drip_server import DripServer
-from .standin_process import StandinProcess
+from .drip_server import DRIP_IDS, DRIPS, DripServer
 
 pytestmark = pytest.mark.network
 
@@ -40,8 +41,7 @@ def standin() -> Iterator[StandinProcess]:
 
 @pytest.fixture
 def vendor(standin: StandinProcess) -> Iterator[StandinProcess]:
-    standin.clear_fault()
-    standin.clear()
+    standin.reset()
     yield standin
     standin.clear_fault()
 
@@ -173,21 +173,8 @@ def test_a_body_dripped_byte_by_byte_is_cut_off_at_the_deadline() -> None:
 # A deadline is honoured within the watchdog's tick; the rest is scheduling on a busy machine.
 TIGHT_MARGIN = 1.0
 
-DRIPS = [
-    # status, headers dripped too, expected status and code
-    (200, True, 504, "vendor_timeout"),
-    (200, False, 504, "vendor_timeout"),
-    (307, True, 504, "vendor_timeout"),
-    # A redirect's body is never read: it is refused as soon as its headers are in.
-    (307, False, 502, "vendor_bad_response"),
-]
 
-
-@pytest.mark.parametrize(
-    ("status", "drip_headers", "answer", "code"),
-    DRIPS,
-    ids=[f"{s}-{'headers' if h else 'body'}" for s, h, *_ in DRIPS],
-)
+@pytest.mark.parametrize(("status", "drip_headers", "answer", "code"), DRIPS, ids=DRIP_IDS)
 def test_without_gevent_a_dripped_answer_ends_by_the_deadline(
     status: int, drip_headers: bool, answer: int, code: str
 ) -> None:
@@ -207,8 +194,11 @@ GEVENT_CLIENT = textwrap.dedent(
     monkey.patch_all()
     import sys, time
     from app.mindset.client import AuthRequest, MindsetClient
+    from tests.vendor_defaults import CLIENT_OPTIONS
     from app.mindset.errors import MindsetTimeout
-    client = MindsetClient(sys.argv[1], "key-0123456789", "app", read_timeout=30)
+    client = MindsetClient(
+        sys.argv[1], "key-0123456789", "app", **{**CLIENT_OPTIONS, "read_timeout": 30}
+    )
     started = time.monotonic()
     try:
         client.authenticate(AuthRequest(external_id="ada"), deadline=started + 1)

@@ -21,6 +21,8 @@ import requests
 import urllib3
 from requests.adapters import BaseAdapter
 
+from config import FLAVOR_LEGACY, FLAVOR_SDK3
+
 from ..redirects import redirect_target
 from .deadline import AttemptOverrun, whole_attempt_bound
 from .errors import (
@@ -34,9 +36,6 @@ from .errors import (
 from .transport import WatchedAdapter
 
 log = logging.getLogger("broker.mindset")
-
-FLAVOR_SDK3 = "sdk3"
-FLAVOR_LEGACY = "legacy"
 
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
@@ -61,6 +60,62 @@ class AuthRequest:
         if (self.external_id is None) == (self.user_email is None):
             raise ValueError("exactly one of external_id and user_email must be set")
 
+    @property
+    def identifier(self) -> tuple[str, str]:
+        """The identifying body field, as the vendor spells it, and its value: the one place
+        those names are written (the reuse key is derived from it too)."""
+        if self.external_id is not None:
+            return "externalId", self.external_id
+        assert self.user_email is not None  # noqa: S101 - __post_init__ guarantees it
+        return "userEmail", self.user_email
+
+
+def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
+    body: dict[str, Any] = dict([request.identifier])
+    if request.name:
+        body["name"] = request.name
+    if request.account_uids:
+        body["accountUids"] = list(request.account_uids)
+    return body
+
+
+def _legacy_body(request: AuthRequest) -> dict[str, Any]:
+    if request.user_email is None:
+        raise ValueError("the legacy endpoint identifies users by email only")
+    legacy: dict[str, Any] = dict([request.identifier])
+    if request.account_uids:
+        legacy["addToAccounts"] = [{"accountUid": uid} for uid in request.account_uids]
+    return legacy
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a flavor (``MINDSET_API_FLAVOR``) means: the one place each flavor is decided.
+
+    Where its token endpoint is, the body it documents, and whether it knows users by email
+    only (then the identity mapping sends neither an ``externalId`` nor a name).
+    """
+
+    path: str
+    body: Callable[[AuthRequest], dict[str, Any]]
+    email_only: bool
+
+    def url(self, base_url: str, app_uid: str) -> str:
+        return base_url + self.path.format(app_uid=app_uid)
+
+
+ENDPOINTS = {
+    FLAVOR_SDK3: Endpoint("/api/v1/appuid/{app_uid}/sdkusers/auth", _sdk3_body, email_only=False),
+    FLAVOR_LEGACY: Endpoint("/api-authenticate-embedded-user", _legacy_body, email_only=True),
+}
+
+
+def endpoint_for(flavor: str) -> Endpoint:
+    try:
+        return ENDPOINTS[flavor]
+    except KeyError:
+        raise ValueError(f"unknown Mindset API flavor {flavor!r}") from None
+
 
 class MindsetClient:
     """Mints user tokens from one Mindset app."""
@@ -71,22 +126,20 @@ class MindsetClient:
         api_key: str,
         app_uid: str,
         *,
-        flavor: str = FLAVOR_SDK3,
-        connect_timeout: float = 3.05,
-        read_timeout: float = 5.0,
-        pool_size: int = 256,  # pragma: no mutate - the broker always passes MINDSET_POOL_SIZE
+        # The operator's settings (MINDSET_API_FLAVOR, MINDSET_*_TIMEOUT, MINDSET_POOL_SIZE):
+        # config.py declares their defaults, so none is restated here.
+        flavor: str,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
         session: requests.Session | None = None,
         observer: AttemptObserver | None = None,
     ) -> None:
-        if flavor not in (FLAVOR_SDK3, FLAVOR_LEGACY):
-            raise ValueError(f"unknown Mindset API flavor {flavor!r}")
+        self.endpoint = endpoint_for(flavor)
         self.flavor = flavor
         self.observer = observer
         self.timeout = (connect_timeout, read_timeout)
-        if flavor == FLAVOR_SDK3:
-            self.url = f"{base_url}/api/v1/appuid/{app_uid}/sdkusers/auth"
-        else:
-            self.url = f"{base_url}/api-authenticate-embedded-user"
+        self.url = self.endpoint.url(base_url, app_uid)
         self.session = session or requests.Session()
         self._template: requests.PreparedRequest | None = None
         _settle_environment(self.session, self.url)
@@ -112,23 +165,7 @@ class MindsetClient:
 
     def body_for(self, request: AuthRequest) -> dict[str, Any]:
         """The JSON body the vendor documents for this flavor."""
-        if self.flavor == FLAVOR_LEGACY:
-            if request.user_email is None:
-                raise ValueError("the legacy endpoint identifies users by email only")
-            legacy: dict[str, Any] = {"userEmail": request.user_email}
-            if request.account_uids:
-                legacy["addToAccounts"] = [{"accountUid": uid} for uid in request.account_uids]
-            return legacy
-        body: dict[str, Any] = (
-            {"externalId": request.external_id}
-            if request.external_id is not None
-            else {"userEmail": request.user_email}
-        )
-        if request.name:
-            body["name"] = request.name
-        if request.account_uids:
-            body["accountUids"] = list(request.account_uids)
-        return body
+        return self.endpoint.body(request)
 
     def authenticate(self, request: AuthRequest, *, deadline: float | None = None) -> str:
         """Return the vendor's ``authToken`` for this user, or raise a ``MindsetError``.

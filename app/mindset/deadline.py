@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from gevent import Timeout, monkey
+
 # How late past its deadline an attempt may be cut off; the watchdog never sleeps less, so
 # however many calls are in flight it wakes at most 1/TICK times a second.
 TICK = 0.05
@@ -164,8 +166,6 @@ def whole_attempt_bound(deadline: float) -> Iterator[None]:
     Whatever the cut-off made the attempt raise (a reset, a short body, a parse error) is
     replaced by the overrun: the deadline is the reason, and the only one worth reporting.
     """
-    from gevent import monkey
-
     if monkey.is_module_patched("socket"):
         with _gevent_bound(deadline - time.monotonic()):
             yield
@@ -187,8 +187,6 @@ def whole_attempt_bound(deadline: float) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _gevent_bound(seconds: float) -> Iterator[None]:
-    from gevent import Timeout
-
     timer = Timeout(seconds)
     timer.start()
     try:

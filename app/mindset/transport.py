@@ -5,7 +5,7 @@ Each connection keeps a handle on its socket from the moment it connects, and te
 watchdog which attempt it serves each time it sends a request. Nothing else changes: pool
 sizes, proxies and TLS settings are ``requests``' own. Retries are off (``max_retries=0``):
 urllib3 would otherwise send the POST again by itself on a dropped connection, and whether to
-repeat a call is the broker's decision (:mod:`.retries`).
+repeat a call is the broker's decision (:mod:`app.resilience.retries`).
 """
 
 from __future__ import annotations

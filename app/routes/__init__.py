@@ -1,39 +1,26 @@
-"""The broker's blueprints and how they join an app."""
+"""The broker's routes, the top layer: every blueprint, and how they join an app.
+
+:func:`broker_blueprint` is public: a host adds a route of its own to the broker's family
+with it (and :func:`app.protection.cross_site.token_routes` for the token routes' guards).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from flask import Flask
 
-from flask import Blueprint, Flask
+from ..state import Broker
+from .assets import assets
+from .blueprint import broker_blueprint
+from .demo import demo
+from .openapi import openapi
+from .ops import ops
+from .tokens import tokens
+from .typingmind import typingmind
 
-from ..errors import register_blueprint_error_handlers
-from ..logs import register_access_log
-from ..request_ids import assign_request_id, echo_request_id
-from ..security_headers import register_security_headers
-
-if TYPE_CHECKING:
-    from ..broker import Broker
-
-
-def broker_blueprint(name: str, import_name: str, **options: str) -> Blueprint:
-    """A blueprint with the broker's request ids and JSON error answers."""
-    blueprint = Blueprint(name, import_name, **options)  # type: ignore[arg-type]
-    register_access_log(blueprint)
-    blueprint.before_request(assign_request_id)
-    blueprint.after_request(echo_request_id)
-    register_security_headers(blueprint)
-    register_blueprint_error_handlers(blueprint)
-    return blueprint
+__all__ = ["broker_blueprint", "register_blueprints"]
 
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
-    from ..openapi import openapi
-    from .assets import assets
-    from .demo import demo
-    from .ops import ops
-    from .tokens import tokens
-    from .typingmind import typingmind
-
     app.register_blueprint(tokens)
     app.register_blueprint(openapi)
     app.register_blueprint(ops)

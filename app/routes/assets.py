@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from . import broker_blueprint
+from .blueprint import broker_blueprint
 
 assets = broker_blueprint(
     "broker_assets", __name__, static_folder="../static", static_url_path="/broker"

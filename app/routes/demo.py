@@ -15,14 +15,14 @@ from urllib.parse import urljoin, urlsplit
 
 from flask import Response, jsonify, render_template, request, session, url_for
 
-from .. import telemetry
-from ..broker import Broker, current_broker
-from ..cross_site import token_routes
 from ..errors import error_response
+from ..observability import telemetry
+from ..protection.cross_site import token_routes
+from ..state import MINDSET_SETTINGS, Broker, current_broker
 from ..typingmind import TypingMindIdentityError
 from ..users import MAX_FIELD_LENGTH, CurrentUser
-from . import broker_blueprint
 from .assets import assets
+from .blueprint import broker_blueprint
 
 demo = token_routes(
     broker_blueprint("broker_demo", __name__, url_prefix="/demo", template_folder="../templates")
@@ -121,10 +121,7 @@ def page() -> Response:
 def _page_problem(mindset_on: bool, sdk_url: str | None, agent_uids: tuple[str, ...]) -> str | None:
     """Why the page cannot show agents, said so an operator knows which setting to set."""
     if not mindset_on:
-        return (
-            "Mindset is not configured on this broker: set MINDSET_API_HOST, MINDSET_API_KEY "
-            "and MINDSET_APP_UID."
-        )
+        return f"Mindset is not configured on this broker: set {MINDSET_SETTINGS}."
     if sdk_url is None:
         return (
             "MINDSET_SDK_URL is not set: set it to the Mindset SDK script URL your Mindset team "

@@ -21,10 +21,10 @@ from typing import Any
 from flask import Response, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from ..broker import current_broker
 from ..errors import error_response
-from ..metrics import CONTENT_TYPE, process_metrics
-from . import broker_blueprint
+from ..observability.metrics import CONTENT_TYPE, process_metrics
+from ..state import current_broker
+from .blueprint import broker_blueprint
 
 ops = broker_blueprint("broker_ops", __name__)
 log = logging.getLogger("broker.ops")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from ..broker import current_broker
-from ..cross_site import token_routes
-from ..errors import FlowNotConfigured, NotSignedIn
+from ..errors import NotSignedIn
+from ..protection.cross_site import token_routes
+from ..state import current_broker
 from ..users import CurrentUser
-from . import broker_blueprint
+from .blueprint import broker_blueprint
 
 tokens = token_routes(broker_blueprint("broker_tokens", __name__))
 
@@ -30,11 +30,5 @@ def no_store(response: Response) -> Response:
 
 @tokens.get("/api/getusertoken")
 def get_user_token() -> Response:
-    broker = current_broker()
-    if broker.mindset is None:
-        raise FlowNotConfigured(
-            "Mindset is not configured on this broker.",
-            log_hint="set MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID",
-        )
-    token = broker.mindset.mint(signed_in_user())
+    token = current_broker().mindset_tokens().mint(signed_in_user())
     return no_store(jsonify(authToken=token))

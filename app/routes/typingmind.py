@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 
-from .. import redaction, telemetry
-from ..broker import current_broker
-from ..cross_site import cross_site_navigation_allowed, token_routes
-from ..errors import FlowNotConfigured, InvalidIdentity
+from ..errors import InvalidIdentity
+from ..observability import redaction, telemetry
+from ..protection.cross_site import cross_site_navigation_allowed, token_routes
+from ..state import current_broker
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
-from . import broker_blueprint
+from .blueprint import broker_blueprint
 from .tokens import no_store, signed_in_user
 
 typingmind = token_routes(broker_blueprint("broker_typingmind", __name__))
-
-
-def _codes() -> TypingMindCodes:
-    codes = current_broker().typingmind
-    if codes is None:
-        raise FlowNotConfigured(
-            "TypingMind is not configured on this broker.",
-            log_hint="set TYPINGMIND_JWT_SECRET and TYPINGMIND_URL",
-        )
-    return codes
 
 
 def _issue(codes: TypingMindCodes) -> AuthCode:
@@ -47,14 +37,14 @@ def _issue(codes: TypingMindCodes) -> AuthCode:
 
 @typingmind.get("/api/typingmind/authcode")
 def auth_code() -> Response:
-    code = _issue(_codes())
+    code = _issue(current_broker().typingmind_codes())
     return no_store(jsonify(externalAuthCode=code.token, expiresAt=code.expires_at_iso))
 
 
 @typingmind.get("/typingmind/login")
 @cross_site_navigation_allowed
 def login() -> Response:
-    codes = _codes()
+    codes = current_broker().typingmind_codes()
     location = codes.login_url(_issue(codes))
     # The code rides in the URL: no Referer may carry it on from wherever the user lands.
     return no_store(

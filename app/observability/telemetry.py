@@ -19,6 +19,9 @@ log = logging.getLogger("broker.telemetry")
 # Events: "vendor_attempt" (vendor, outcome, status, seconds), "token" (vendor, outcome:
 # minted | coalesced | reused), "rate_limited" (scope), "circuit" (vendor, state).
 Listener = Callable[[str, dict[str, Any]], None]
+# Process-wide on purpose, not on the app: the one listener is the process's metrics (see
+# app.observability.metrics), and events come from places that hold no app (a vendor attempt
+# observed by the client, a circuit change seen by whichever request tripped it).
 _listeners: list[Listener] = []
 
 

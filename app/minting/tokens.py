@@ -1,43 +1,24 @@
-"""Minting Mindset tokens for signed-in users, and what each failure means to the caller.
-
-This is the seam between the vendor client (which raises ``MindsetError``) and the HTTP views
-(which answer ``BrokerError``): the translation happens here, once, with ``raise ... from``.
-"""
+"""Minting Mindset tokens for signed-in users: the one place that decides how a token is
+obtained (reused, coalesced with a call in flight here or on another instance, or minted by a
+guarded vendor call, :mod:`app.resilience.guarded`)."""
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from typing import Any
 
 from config import MindsetSettings, ResilienceSettings
 
-from . import redaction, telemetry
-from .breaker import CLOSED, CircuitBreaker
+from ..errors import BrokerError
+from ..mindset.client import AuthRequest, MindsetClient
+from ..observability import redaction, telemetry
+from ..resilience.guarded import GuardedCall
+from ..users import CurrentUser
 from .coalesce import Coalescer
-from .errors import (
-    BrokerError,
-    VendorBadResponse,
-    VendorRejected,
-    VendorTimeout,
-    VendorUnavailable,
-)
-from .mindset.client import AuthRequest, MindsetClient
-from .mindset.errors import (
-    MindsetBadResponse,
-    MindsetError,
-    MindsetRejected,
-    MindsetTimeout,
-    MindsetUnavailable,
-)
-from .mindset.identity import auth_request_for
-from .mindset.retries import RetryPolicy, call_with_retries
+from .identity import auth_request_for
 from .reuse import LocalTokens, ReusePolicy, request_key
 from .shared_state import Flight, Kept, SharedState
-from .users import CurrentUser
-
-log = logging.getLogger("broker.tokens")
 
 # (token, how it was obtained: "minted" | "coalesced" | "reused")
 Obtained = tuple[str, str]
@@ -48,7 +29,7 @@ class MindsetTokens:
 
     Concurrent requests for the same vendor request share one call (in this process, and
     across instances through ``shared``); a token is handed out again only when
-    :class:`~app.reuse.ReusePolicy` says it is safe.
+    :class:`~app.minting.reuse.ReusePolicy` says it is safe.
     """
 
     def __init__(
@@ -63,7 +44,8 @@ class MindsetTokens:
         self.client = client
         self.settings = settings
         self.resilience = resilience or ResilienceSettings()
-        self.retry_policy, self.breaker = vendor_guards(self.resilience)
+        self.guarded_call = GuardedCall(client, self.resilience)
+        self.breaker = self.guarded_call.breaker
         self.shared = shared
         # Without a shared secret (SECRET_KEY), keys only need to agree within this process.
         self.key_secret = key_secret or os.urandom(32)
@@ -124,7 +106,7 @@ class MindsetTokens:
 
     def _mint(self, key: str, request: AuthRequest, flight: Flight | None = None) -> str:
         try:
-            token = self.call_vendor(request)
+            token = self.guarded_call(request)
         except BrokerError as error:
             if flight is not None and self.shared is not None:
                 failure = {"error": type(error).__name__, "retry_after": error.retry_after}
@@ -165,84 +147,6 @@ class MindsetTokens:
             retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
         )
 
-    def call_vendor(self, request: AuthRequest) -> str:
-        """One guarded vendor call for ``request``, its failure translated for the caller.
-
-        Guarded: refused at once while the circuit is open; otherwise retried where that
-        helps, and over within ``BROKER_DEADLINE`` whatever the vendor does.
-        """
-        if not self.breaker.allow():
-            raise circuit_open_error(self.breaker)
-        deadline = time.monotonic() + self.resilience.deadline
-        try:
-            token = call_with_retries(
-                lambda until: self.client.authenticate(request, deadline=until),
-                self.retry_policy,
-                deadline,
-            )
-        except MindsetError as error:
-            if counts_against_vendor(error):
-                self.breaker.record_failure()
-            else:
-                self.breaker.record_success()
-            raise broker_error_for(error) from error
-        except BaseException:
-            # Whatever ended the call (a bug, a killed greenlet), it must not leave a
-            # half-open probe unanswered.
-            self.breaker.record_failure()
-            raise
-        self.breaker.record_success()
-        redaction.request_secret(token)
-        return token
-
-    def readiness(self) -> tuple[str, dict[str, Any]]:
-        """The ``mindset_circuit`` readiness check: degraded (never failed) while not closed."""
-        snapshot = self.breaker.snapshot()
-        return ("ok" if snapshot["state"] == CLOSED else "degraded"), snapshot
-
-
-def vendor_guards(resilience: ResilienceSettings) -> tuple[RetryPolicy, CircuitBreaker]:
-    policy = RetryPolicy(
-        attempts=resilience.retry_attempts, retry_after_cap=resilience.retry_after_cap
-    )
-    breaker = CircuitBreaker(
-        resilience.breaker_failures,
-        resilience.breaker_cooldown,
-        probe_timeout=resilience.deadline + 1.0,
-        on_change=_circuit_changed,
-    )
-    return policy, breaker
-
-
-def _circuit_changed(old: str, new: str) -> None:
-    level = logging.WARNING if new != CLOSED else logging.INFO
-    log.log(
-        level,
-        "mindset circuit %s -> %s%s",
-        old,
-        new,
-        " (the vendor keeps failing; token requests are answered 503 at once)"
-        if new == "open"
-        else "",
-        extra={"vendor": "mindset", "circuit": new},
-    )
-    telemetry.emit("circuit", vendor="mindset", state=new)
-
-
-def counts_against_vendor(error: MindsetError) -> bool:
-    """Outages and garbage count towards opening the circuit; a refusal proves the vendor up."""
-    return isinstance(error, MindsetUnavailable | MindsetBadResponse)
-
-
-def circuit_open_error(breaker: CircuitBreaker) -> VendorUnavailable:
-    return VendorUnavailable(
-        "The agent vendor is failing; the broker stops asking it for a while. "
-        "Try again after Retry-After seconds.",
-        log_hint=f"mindset circuit {breaker.state}: not calling the vendor "
-        "(see the last vendor errors above; the circuit closes after one successful probe)",
-        retry_after=max(1.0, breaker.retry_in()),
-    )
-
 
 def _shared_errors() -> dict[str, type[BrokerError]]:
     """The failures one instance may report to another, by class name."""
@@ -253,17 +157,3 @@ def _shared_errors() -> dict[str, type[BrokerError]]:
         found[cls.__name__] = cls
         pending.extend(cls.__subclasses__())
     return found
-
-
-def broker_error_for(error: MindsetError) -> BrokerError:
-    """The caller-facing answer for a vendor failure; the operator's hint stays in the log."""
-    hint = str(error)
-    if isinstance(error, MindsetTimeout):
-        return VendorTimeout(log_hint=hint)
-    if isinstance(error, MindsetUnavailable):
-        return VendorUnavailable(log_hint=hint, retry_after=error.retry_after)
-    if isinstance(error, MindsetRejected):
-        return VendorRejected(log_hint=hint)
-    if isinstance(error, MindsetBadResponse):
-        return VendorBadResponse(log_hint=hint)
-    return VendorUnavailable(log_hint=hint)

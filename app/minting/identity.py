@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-from config import EXTERNAL_ID_DERIVE, FLAVOR_LEGACY, IDENTITY_USER_EMAIL, MindsetSettings
+from config import EXTERNAL_ID_DERIVE, IDENTITY_USER_EMAIL, MindsetSettings
 
 from ..errors import InvalidIdentity
+from ..mindset.client import AuthRequest, endpoint_for
 from ..users import CurrentUser
-from .client import AuthRequest
 
 EXTERNAL_ID = re.compile(r"[A-Za-z0-9_-]{1,100}")
 EMAIL_SHAPE = re.compile(r"[^@\s]{1,64}@(?P<domain>[^@\s]+\.[^@\s.]+)")
@@ -32,7 +32,7 @@ DERIVED_SHAPE = re.compile(
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
     """Build the vendor request for ``user``, or raise :class:`InvalidIdentity`."""
     name = user.name[:MAX_NAME_LENGTH] if user.name else None
-    if settings.flavor == FLAVOR_LEGACY:
+    if endpoint_for(settings.flavor).email_only:
         return AuthRequest(
             user_email=legacy_email_for(user, settings.legacy_email_domain),
             account_uids=settings.account_uids,

@@ -13,7 +13,8 @@ from typing import Any
 
 from flask import Response, jsonify
 
-from .routes import broker_blueprint
+from ..state import current_broker
+from .blueprint import broker_blueprint
 
 VERSION = "1.0.0"
 
@@ -306,6 +307,4 @@ openapi = broker_blueprint("broker_openapi", __name__)
 
 @openapi.get("/openapi.json")
 def openapi_json() -> Response:
-    from .broker import current_broker
-
     return jsonify(document(demo_login=current_broker().settings.demo_login))

@@ -3,7 +3,7 @@
 Each line carries the current request's id, so an error body's ``request_id`` finds the
 operator's log line that says what to fix. Every request gets one access line
 (:func:`register_access_log`); every record passes the secret redaction of
-:mod:`app.redaction` before it is written.
+:mod:`app.observability.redaction` before it is written.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ With no vendor settings at all, the broker still runs the production code path: 
 JSON body. Only the last step differs: a transport adapter mounted on the sandbox origin hands
 the prepared request to the stand-in's handler instead of a socket. Its tokens are obviously
 fake and worthless anywhere else.
+
+The handler is the stand-in vendor's own (:mod:`standin.mindset`), imported from the top-level
+``standin`` package: that package ships with the broker for this reason, and the part of it
+imported here depends on the standard library only (see ``standin/README.md``).
 """
 
 from __future__ import annotations

@@ -1,105 +1,65 @@
-"""Run the stand-in vendor as a real process on loopback, for tests that cross the network.
+"""Run the stand-in vendor as a real process on loopback, for tests and the benchmark.
 
     with StandinProcess("key", "app-uid", latency_ms=5) as vendor:
         requests.post(f"{vendor.url}/api/v1/appuid/app-uid/sdkusers/auth", ...)
         assert vendor.stats()["auth_calls"] == 1
 
-The process picks a free port and announces it on stdout; :meth:`stop` (also on leaving the
-``with`` block) terminates it and kills it if it lingers, so no test leaves one behind.
+The process binds port 0 and announces its URL on stdout (``STANDIN_READY <url>``);
+:meth:`stop` (also on leaving the ``with`` block) terminates it and kills it if it lingers.
 """
 
 from __future__ import annotations
 
 import os
-import queue
-import subprocess
 import sys
-import threading
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import requests
 
-from .processes import stop_process
+from harness.processes import ManagedProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-READY_PREFIX = "STANDIN_READY "
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
 CONTROL_TIMEOUT = (2.0, 5.0)
 
 
-def _read_first_line(stream: IO[str], lines: queue.Queue[str]) -> None:
-    lines.put(stream.readline())
-
-
-class StandinProcess:
+class StandinProcess(ManagedProcess):
     """``python -m standin`` in a child process, with its control API as methods."""
 
-    def __init__(self, api_key: str, app_uid: str, **options: Any) -> None:
+    what = "stand-in vendor"
+
+    def __init__(
+        self, api_key: str, app_uid: str, *, log_path: Path | None = None, **options: Any
+    ) -> None:
         """``options``: host, latency_ms, token_format, jwt_ttl (as on the command line)."""
+        super().__init__(log_path=log_path, start_timeout=START_TIMEOUT, stop_timeout=STOP_TIMEOUT)
         self.api_key = api_key
         self.app_uid = app_uid
         self.host = str(options.pop("host", "127.0.0.1"))
         self._options = options
-        self._proc: subprocess.Popen[str] | None = None
         self._session = requests.Session()
         self.url = ""
         self.port = 0
 
-    def _command(self) -> list[str]:
+    def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "standin", "--host", self.host, "--port", "0"]
         cmd += ["--app-uid", self.app_uid]
         for name, value in self._options.items():
             cmd += [f"--{name.replace('_', '-')}", str(value)]
         return cmd
 
-    def start(self) -> StandinProcess:
+    def environment(self) -> dict[str, str]:
         # The key goes through the environment, not argv, so `ps` does not show it.
-        env = {**os.environ, "STANDIN_API_KEY": self.api_key}
-        self._proc = subprocess.Popen(
-            self._command(), cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
-        )
-        assert self._proc.stdout is not None
-        lines: queue.Queue[str] = queue.Queue()
-        reader = threading.Thread(
-            target=_read_first_line, args=(self._proc.stdout, lines), daemon=True
-        )
-        reader.start()
-        try:
-            line = lines.get(timeout=START_TIMEOUT)
-        except queue.Empty:
-            self.stop()
-            raise RuntimeError(f"stand-in did not start within {START_TIMEOUT} s") from None
-        if not line.startswith(READY_PREFIX):
-            code = self.stop()
-            raise RuntimeError(f"stand-in failed to start (exit {code}): {line!r}")
-        self.url = line[len(READY_PREFIX) :].strip()
+        return {**os.environ, "STANDIN_API_KEY": self.api_key}
+
+    def ready(self) -> None:
+        self.url = self.wait_for_log(r"^STANDIN_READY (\S+)").group(1)
         self.port = int(self.url.rsplit(":", 1)[1])
-        return self
 
     def stop(self) -> int | None:
-        """Terminate, then kill after :data:`STOP_TIMEOUT`; returns the exit code."""
         self._session.close()
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return None
-        stop_process(proc, STOP_TIMEOUT)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        return proc.returncode
-
-    def __enter__(self) -> StandinProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return super().stop()
 
     # control API
     def _call(self, method: str, name: str, body: dict[str, Any] | None = None) -> Any:
@@ -127,6 +87,11 @@ class StandinProcess:
 
     def clear_fault(self) -> None:
         self._call("DELETE", "fault")
+
+    def reset(self) -> None:
+        """Healthy again, with nothing recorded: the start of a test sharing the process."""
+        self.clear_fault()
+        self.clear()
 
     def configure(self, **settings: Any) -> None:
         """``settings``: latency_ms, token_format, jwt_ttl."""

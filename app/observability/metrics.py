@@ -1,6 +1,6 @@
 """Prometheus metrics for ``GET /metrics``, fed by request hooks and telemetry events.
 
-The token path never touches a metric: it reports facts to :mod:`app.telemetry`, and
+The token path never touches a metric: it reports facts to :mod:`app.observability.telemetry`, and
 :meth:`BrokerMetrics.on_event` turns them into counters. Metrics are process-wide by nature
 (one set per worker process, whatever number of apps it builds), so one
 :class:`BrokerMetrics` is built per process by :func:`process_metrics`.
@@ -107,7 +107,7 @@ class BrokerMetrics:
         self.request_seconds.labels(route).observe(seconds)
 
     def on_event(self, event: str, fields: dict[str, Any]) -> None:
-        """A :mod:`app.telemetry` listener."""
+        """A :mod:`app.observability.telemetry` listener."""
         vendor = str(fields.get("vendor", "unknown"))
         if event == "vendor_attempt":
             status = fields.get("status")
@@ -134,6 +134,8 @@ class BrokerMetrics:
         return generate_latest(self.registry)
 
 
+# Process-wide on purpose, not on the app: Prometheus counts per process (in multiprocess
+# mode, in files named by the worker's pid), so every app a process builds feeds one set.
 _metrics: BrokerMetrics | None = None
 
 

@@ -23,7 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import RETRY_AT_ONCE_STATUSES, MindsetError, MindsetTimeout, MindsetUnavailable
+from ..mindset.errors import (
+    RETRY_AT_ONCE_STATUSES,
+    MindsetError,
+    MindsetTimeout,
+    MindsetUnavailable,
+)
 
 log = logging.getLogger("broker.mindset")
 
@@ -40,8 +45,11 @@ def pause(seconds: float) -> None:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 3
-    retry_after_cap: float = 2.0
+    # The operator's settings (BROKER_RETRY_ATTEMPTS, BROKER_RETRY_AFTER_CAP): config.py
+    # declares their defaults, so none is restated here.
+    attempts: int
+    retry_after_cap: float
+    # The back-off's own shape, not a setting.
     base_delay: float = 0.1
     max_delay: float = 1.0
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 
 from config import MAX_REUSE_SECONDS, MindsetSettings
 
-from .mindset.client import AuthRequest
+from ..mindset.client import AuthRequest
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
 DEFAULT_CAPACITY = 50_000
@@ -39,16 +39,20 @@ _KEY_MATERIAL = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> str:
     """A keyed digest of everything that shapes the vendor request.
 
-    ``parts`` names the vendor endpoint (flavor, base URL, app uid). The name is included:
-    the vendor ignores it for existing users, but a token is only ever shared between
-    requests whose bodies would have been identical, which costs nothing (one session, one
-    name) and leaves no case to reason about. Keyed with a secret so a reader of Redis keys
-    cannot test guesses of user ids.
+    ``parts`` names the vendor endpoint (flavor, base URL, app uid); ``request`` is the one
+    value the client builds the body from (:meth:`MindsetClient.body_for
+    <app.mindset.client.MindsetClient.body_for>`), and its identifying field comes named as
+    the body names it (:attr:`AuthRequest.identifier`), so the vendor's field names are
+    spelled only in the client. The material is pinned: instances share tokens by these keys
+    (Redis), across releases and during a rolling deploy. The name is included: the vendor
+    ignores it for existing users, but a token is only ever shared between requests whose
+    bodies would have been identical, which costs nothing (one session, one name) and leaves
+    no case to reason about. Keyed with a secret so a reader of Redis keys cannot test guesses
+    of user ids.
     """
     fields = [
         *parts,
-        "externalId" if request.external_id is not None else "userEmail",
-        request.external_id if request.external_id is not None else request.user_email,
+        *request.identifier,
         request.name or "",
         *request.account_uids,
     ]

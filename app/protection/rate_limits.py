@@ -15,7 +15,7 @@ the view runs, so the vendor is never called. Counters live in memory (per proce
 ``BROKER_REDIS_URL``, in Redis shared by all instances; if Redis fails, Flask-Limiter falls
 back to in-memory counters and checks Redis again with back-off, so the broker keeps serving.
 
-A blueprint opts in with :func:`rate_limited` (or :func:`app.cross_site.token_routes`, which
+A blueprint opts in with :func:`rate_limited` (or :func:`.cross_site.token_routes`, which
 also adds cross-site protection), before it is registered on the app.
 """
 
@@ -26,7 +26,7 @@ import hmac
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
@@ -34,14 +34,13 @@ from flask_limiter import Limiter, RateLimitExceeded
 
 from config import Settings
 
-if TYPE_CHECKING:
-    from .broker import Broker
-from . import telemetry
-from .errors import error_response
+from ..errors import error_response
+from ..minting.sealing import derive_key
+from ..observability import telemetry
+from ..observability.logs import note_user
+from ..observability.request_ids import assign_request_id
+from ..state import Broker, current_broker
 from .limit_storage import SweptMemoryStorage
-from .logs import note_user
-from .request_ids import assign_request_id
-from .sealing import derive_key
 
 EXTENSION = "broker_rate_limits"
 SCOPE_USER = "user"
@@ -77,8 +76,6 @@ class AddressKey:
 
 def _signed_in_user_id() -> str | None:
     if "_rate_limit_user" not in g:
-        from .broker import current_broker
-
         try:
             user = current_broker().resolve_user()
         except Exception:

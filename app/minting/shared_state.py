@@ -1,7 +1,7 @@
 """State shared by all broker instances through Redis (``BROKER_REDIS_URL``).
 
 Two things live here: reusable tokens, and cross-instance coalescing (one instance calls the
-vendor for a key, the others wait for its outcome). Every value is sealed (:mod:`app.sealing`)
+vendor for a key, the others wait for its outcome). Every value is sealed (:mod:`.sealing`)
 and every key is namespaced and expires: a reusable token at its reuse deadline, an outcome a
 few seconds after it was published, a flight lock when its leader's vendor call must be over.
 

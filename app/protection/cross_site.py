@@ -36,7 +36,8 @@ from typing import Any, TypeVar
 from flask import Blueprint, Response, current_app, request
 from werkzeug.datastructures import HeaderSet
 
-from .errors import clipped, error_response
+from ..errors import clipped, error_response
+from ..state import current_broker
 from .rate_limits import rate_limited
 
 log = logging.getLogger("broker.cross_site")
@@ -99,8 +100,6 @@ def _own_origin() -> str:
 
 
 def _listed_origins() -> tuple[str, ...]:
-    from .broker import current_broker
-
     return current_broker().settings.protection.cors_origins
 
 

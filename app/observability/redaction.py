@@ -26,6 +26,9 @@ MASK = "[redacted]"
 # Shorter values would mask ordinary words; no real secret is this short.
 MIN_SECRET_LENGTH = 8
 
+# Process-wide on purpose, not on the app: logging is process-wide (a handler formats records
+# from every app, thread and library of the process, often outside any app context), so the
+# secrets it must mask are too. A host running two brokers masks both brokers' secrets.
 _secrets: set[str] = set()
 _lock = threading.Lock()
 

@@ -1,0 +1,79 @@
+"""The layout's promises that no linter states: imports at module level, one owner per concept."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.mindset.client import ENDPOINTS, AuthRequest, MindsetClient
+from app.minting.identity import auth_request_for
+from app.minting.reuse import request_key
+from app.users import CurrentUser
+from config import MindsetSettings
+
+from .vendor_defaults import CLIENT_OPTIONS
+
+APP = Path(__file__).resolve().parent.parent / "app"
+
+
+def nested_imports(path: Path) -> list[str]:
+    """Every import statement of ``path`` that is not at the module's top level."""
+    tree = ast.parse(path.read_text(), str(path))
+    top_level = {id(node) for node in tree.body}
+    return [
+        f"{path.relative_to(APP.parent)}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom) and id(node) not in top_level
+    ]
+
+
+def test_no_module_of_the_app_imports_inside_a_function_or_a_branch() -> None:
+    # An import hidden in a function dodges a cycle the layers should not have; one under
+    # TYPE_CHECKING hides an upward import from the reader. Both are refused everywhere.
+    found = [line for path in sorted(APP.rglob("*.py")) for line in nested_imports(path)]
+    assert found == []
+
+
+BASE = AuthRequest(external_id="ada", name="Ada", account_uids=("a" * 20,))
+OTHER_VALUES: dict[str, Any] = {
+    "external_id": None,
+    "user_email": "ada@example.com",
+    "name": "Bob",
+    "account_uids": ("b" * 20,),
+}
+
+
+@pytest.mark.parametrize("field", [f.name for f in dataclasses.fields(AuthRequest)])
+def test_every_field_of_the_vendor_request_shapes_its_key(field: str) -> None:
+    # The body is built from the AuthRequest by the client alone; the key must see every
+    # field the body may be built from, including one added later.
+    assert field in OTHER_VALUES, f"AuthRequest.{field} is new: give it another value here"
+    changes: dict[str, Any] = {field: OTHER_VALUES[field]}
+    if field == "external_id":
+        changes["user_email"] = "ada"
+    elif field == "user_email":
+        changes["external_id"] = None
+    other = dataclasses.replace(BASE, **changes)
+    parts = ("sdk3", "http://mindset.test/auth", "app")
+    assert request_key(b"k" * 32, parts, other) != request_key(b"k" * 32, parts, BASE)
+
+
+@pytest.mark.parametrize("flavor", sorted(ENDPOINTS))
+def test_the_identity_mapping_and_the_client_agree_on_every_flavor(flavor: str) -> None:
+    settings = MindsetSettings(
+        base_url="http://mindset.test",
+        api_key="k" * 20,
+        app_uid="app",
+        flavor=flavor,
+        legacy_email_domain="users.example.com",
+    )
+    client = MindsetClient(
+        "http://mindset.test", "k" * 20, "app", **{**CLIENT_OPTIONS, "flavor": flavor}
+    )
+    for user in (CurrentUser("ada", "ada@example.com", "Ada"), CurrentUser("bob")):
+        body = client.body_for(auth_request_for(user, settings))
+        assert ("externalId" in body) != ENDPOINTS[flavor].email_only
