@@ -15,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import requests
 import urllib3
@@ -66,8 +66,8 @@ class AuthRequest:
         those names are written (the reuse key is derived from it too)."""
         if self.external_id is not None:
             return "externalId", self.external_id
-        assert self.user_email is not None  # noqa: S101 - __post_init__ guarantees it
-        return "userEmail", self.user_email
+        # __post_init__ guarantees the email is set when the external id is not.
+        return "userEmail", cast(str, self.user_email)
 
 
 def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
