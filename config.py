@@ -51,11 +51,12 @@ from settings_table import (
     integer,
     is_loopback,
     seconds,
+    secret_sources,
     text,
     valid_if,
 )
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "secret_sources"]
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
