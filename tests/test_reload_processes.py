@@ -196,3 +196,37 @@ def test_an_invalid_new_configuration_is_refused_and_the_old_workers_keep_servin
     assert server.process is not None
     assert server.process.poll() is None
     assert set(keys_seen(vendor)) == {OLD_KEY}
+
+
+def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(
+    server: BrokerServer, vendor: StandinProcess
+) -> None:
+    vendor.set_fault("slow", delay_ms=4000)
+    answers: list[int] = []
+    cookie = session_cookie({"user_id": "in-flight"})
+
+    def ask() -> None:
+        response = requests.get(
+            f"{server.url}/api/getusertoken", headers={"Cookie": f"session={cookie}"}, timeout=15
+        )
+        answers.append(response.status_code)
+
+    in_flight = threading.Thread(target=ask)
+    in_flight.start()
+    until(lambda: vendor.stats()["auth_calls"] == 1, "the request reached the vendor")
+    os.kill(server.pid, signal.SIGTERM)
+    signalled = time.monotonic()
+    # The master closes its listening socket at once; each worker notices within about a
+    # second and stops accepting too. Whatever is accepted until then is answered.
+    while True:
+        try:
+            assert requests.get(f"{server.url}/healthz", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            break
+        assert time.monotonic() - signalled < 3, "new connections still accepted"
+        time.sleep(0.05)
+    assert in_flight.is_alive()  # refused while the request in flight still waits on the vendor
+    in_flight.join(15)
+    assert answers == [200]
+    assert server.process is not None
+    assert server.process.wait(15) == 0
