@@ -51,11 +51,12 @@ from settings_table import (
     integer,
     is_loopback,
     seconds,
+    secret_sources,
     text,
     valid_if,
 )
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "secret_sources"]
 
 PRODUCTION = "production"
 DEVELOPMENT = "development"
@@ -668,15 +669,19 @@ ENV_FILE = declared(text("BROKER_ENV_FILE", ".env", "the dotenv file to read"))
 # --- Reading: the declarations, then the rules across settings -----------------------------
 
 
-def read_environment(env_file: str | None = None) -> dict[str, Any]:
+def read_environment(
+    env_file: str | None = None, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The process environment over the dotenv file (``BROKER_ENV_FILE``, default ``.env``).
 
     Real environment variables win over the file, as operators expect; the file is read, not
     loaded into ``os.environ``, so building an app has no side effects on the process.
+    ``environ``: another environment than this process's (the one a server reload will see).
     """
-    path = env_file or Reader(os.environ).read(ENV_FILE)
+    environ = os.environ if environ is None else environ
+    path = env_file or Reader(environ).read(ENV_FILE)
     from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    return {**from_file, **os.environ}
+    return {**from_file, **environ}
 
 
 def parse_log_level(value: Any) -> str:

@@ -20,52 +20,87 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Mapping
+from typing import Any
 
-from config import read_environment
+from config import ConfigError, load_settings, read_environment
 from serving import WORKER_CLASSES
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 
+
+def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
+    """The server's own settings from ``source``, or ConfigError naming the variable.
+
+    A function of its input, so a reload can check the new configuration before gunicorn
+    reads this file again (a file that fails there would stop the whole server).
+    """
+
+    def setting(name: str, default: str) -> str:
+        return str(source.get(name) or "").strip() or default
+
+    def whole(name: str, default: str) -> int:
+        value = setting(name, default)
+        try:
+            return int(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, not {value[:40]!r}") from None
+
+    try:
+        header_timeout = parse_header_timeout(
+            setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT))
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    worker_model = setting("BROKER_WORKER_CLASS", "gevent")
+    return {
+        "bind": setting("BROKER_BIND", f"0.0.0.0:{setting('PORT', '8000')}"),
+        "workers": whole("BROKER_WORKERS", str(multiprocessing.cpu_count())),
+        # gevent and gthread run as the broker's own subclasses (serving/): they bound the time
+        # to read a request's headers, keep accepting while slow clients hold connections, and
+        # refuse bad requests in the broker's JSON shape. Other classes are used as they are.
+        "worker_class": WORKER_CLASSES.get(worker_model, worker_model),
+        # Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
+        "threads": whole("BROKER_THREADS", "64"),
+        # Open client connections per worker, kept-alive idle ones included.
+        "worker_connections": whole("BROKER_WORKER_CONNECTIONS", "1000"),
+        # Behind a load balancer, keep its connections open between requests.
+        "keepalive": whole("BROKER_KEEPALIVE", "75"),
+        "loglevel": setting("BROKER_LOG_LEVEL", "info").lower(),
+        # Set in the workers' environment by gunicorn, and put back as it was before each
+        # reload, so a reload sees the operator's values again, not the previous ones.
+        "raw_env": [
+            # This is the production server: the broker must behave as production
+            # (SECRET_KEY required, Secure cookies, no accidental sandbox), whatever the shell says.
+            "BROKER_ENV=production",
+            # A request's line and headers must be complete this many seconds after the
+            # connection opens (first request) or after the request's first byte (kept-alive).
+            f"BROKER_HEADER_TIMEOUT={header_timeout:g}",
+        ],
+    }
+
+
 # The server's own settings may come from the dotenv file too, like the broker's; the shell wins.
-_settings = read_environment()
+try:
+    _options = server_options(read_environment())
+except ConfigError as _error:
+    sys.exit(f"broker configuration error: {_error}")
 
-
-def _setting(name: str, default: str) -> str:
-    return str(_settings.get(name) or "").strip() or default
-
-
-# This is the production server: the broker must behave as production (SECRET_KEY required,
-# Secure cookies, no accidental sandbox), whatever the shell says.
-os.environ["BROKER_ENV"] = "production"
-
-bind = _setting("BROKER_BIND", f"0.0.0.0:{_setting('PORT', '8000')}")
-workers = int(_setting("BROKER_WORKERS", str(multiprocessing.cpu_count())))
-# gevent and gthread run as the broker's own subclasses (serving/): they bound the time to read a
-# request's headers, keep accepting while slow clients hold connections, and refuse bad
-# requests in the broker's JSON shape. Any other gunicorn worker class is used as it is.
-_worker_model = _setting("BROKER_WORKER_CLASS", "gevent")
-worker_class = WORKER_CLASSES.get(_worker_model, _worker_model)
-# Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
-threads = int(_setting("BROKER_THREADS", "64"))
-# Open client connections per worker, kept-alive idle ones included (gthread and gevent).
-worker_connections = int(_setting("BROKER_WORKER_CONNECTIONS", "1000"))
+bind = _options["bind"]
+workers = _options["workers"]
+worker_class = _options["worker_class"]
+threads = _options["threads"]
+worker_connections = _options["worker_connections"]
+keepalive = _options["keepalive"]
+raw_env = _options["raw_env"]
 # A worker that is stuck longer than this is restarted; far above BROKER_DEADLINE.
 timeout = 30
+# On SIGTERM, or when a reload replaces them, workers stop accepting and get this long to
+# finish the requests they hold (a token request ends by BROKER_DEADLINE, 8 s by default).
 graceful_timeout = 20
-# Behind a load balancer, keep its connections open between requests.
-keepalive = int(_setting("BROKER_KEEPALIVE", "75"))
-# A request's line and headers must be complete this many seconds after the connection opens
-# (first request) or after the request's first byte (kept-alive connection); the workers read
-# it from the environment, which they inherit.
-try:
-    os.environ["BROKER_HEADER_TIMEOUT"] = str(
-        parse_header_timeout(_setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT)))
-    )
-except ValueError as error:
-    sys.exit(f"broker configuration error: {error}")
 # The broker logs one JSON line per request itself; gunicorn's access log would repeat it.
 accesslog = None
 errorlog = "-"
-loglevel = _setting("BROKER_LOG_LEVEL", "info").lower()
+loglevel = _options["loglevel"]
 # Bound what a client can make the server parse before the app sees the request.
 limit_request_line = 8190
 limit_request_fields = 100
@@ -96,19 +131,69 @@ def _metrics_directory() -> str:
 _metrics_directory()
 
 
-def on_starting(server: object) -> None:
+def on_starting(server: Any) -> None:
     """Check the configuration once, in the master, before any worker forks.
 
     A bad setting stops the server with one line naming it, instead of workers failing to
-    boot one after another.
+    boot one after another. Then every later reload is checked first (:func:`_check_reloads`).
     """
-    from config import ConfigError, load_settings, read_environment
-
     try:
         load_settings(read_environment())
     except ConfigError as error:
         print(f"broker configuration error: {error}", file=sys.stderr, flush=True)
         sys.exit(1)
+    _check_reloads(server)
+
+
+def _reload_refusal(server: Any) -> str | None:
+    """What is wrong with the configuration a reload would load now, or None.
+
+    The environment as gunicorn puts it back before reloading (its ``raw_env`` undone), over
+    ``BROKER_ENV_FILE`` and the ``*_FILE`` secrets as they are now, read as the new workers
+    will read them.
+    """
+    environ = dict(os.environ)
+    for name in server.cfg.env:
+        if name in server.cfg.env_orig:
+            environ[name] = server.cfg.env_orig[name]
+        else:
+            environ.pop(name, None)
+    try:
+        source = read_environment(environ=environ)
+        options = server_options(source)
+        load_settings({**source, **dict(item.split("=", 1) for item in options["raw_env"])})
+    except ConfigError as error:
+        return str(error)
+    except Exception as error:  # nothing may stop the master: refuse, keep serving
+        return f"the configuration could not be checked ({type(error).__name__})"
+    return None
+
+
+def _check_reloads(server: Any) -> None:
+    """``kill -HUP`` re-reads the configuration, but only a valid one replaces the workers.
+
+    gunicorn's own reload reads this file again and starts new workers at once, then stops the
+    old ones: with an invalid configuration the file's ``sys.exit`` would stop the master, or
+    the new workers would fail to boot while the old ones are being stopped. So the master
+    checks the new configuration first; when it is invalid it logs why, naming the variable,
+    and the old workers keep serving with the configuration they have.
+    """
+    reload = server.handle_hup
+
+    def handle_hup() -> None:
+        refusal = _reload_refusal(server)
+        if refusal is not None:
+            server.log.error(
+                "broker configuration reload refused: %s; the workers keep serving the "
+                "previous configuration",
+                refusal,
+            )
+            return
+        server.log.info("broker configuration reloaded: replacing the workers gracefully")
+        reload()
+
+    # The arbiter looks its signal handlers up by name on itself, as handle_<signal>.
+    server.handle_hup = handle_hup
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -12,6 +12,11 @@ settings' ``parse`` functions share.
 A :class:`Reader` turns a mapping of names to values into typed values by those declarations;
 a :class:`NotingReader` notes each refusal and carries on with the default instead of raising,
 so ``config check`` can list every problem that start-up would meet one at a time.
+
+A secret setting may also be given as ``NAME_FILE``, the path of a file holding it (the
+container and orchestrator convention: ``/run/secrets/...``). The reader resolves it wherever
+the value is read, so every setting declared ``secret=True`` gets its ``_FILE`` form for free,
+and a file is read again each time settings are loaded (a reload picks up a rotated secret).
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ T = TypeVar("T")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 _KEY = "setting"
+# NAME_FILE: the path of a file holding secret setting NAME.
+FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(ValueError):
@@ -225,18 +232,81 @@ def _default(setting: Setting, default: Any) -> Any:
     return None if setting.required else setting.default
 
 
+def _given(value: Any) -> bool:
+    return value is not None and not (isinstance(value, str) and not value.strip())
+
+
+def read_secret_file(name: str, path: str) -> str:
+    """The content of secret ``name``'s file, less one trailing newline (as ``echo`` or an
+    editor leaves it). The error names ``NAME_FILE``, the path and the problem, never content."""
+    variable = name + FILE_SUFFIX
+    try:
+        with open(path, encoding="utf-8") as file:
+            content = file.read()
+    except OSError as error:
+        problem = error.strerror or type(error).__name__
+        raise ConfigError(f"{variable} cannot be read: {problem}: {path}") from None
+    except UnicodeDecodeError:
+        # The decoder's message quotes bytes of the secret: keep only the path.
+        raise ConfigError(f"{variable} is not UTF-8 text: {path}") from None
+    for newline in ("\r\n", "\n"):
+        if content.endswith(newline):
+            content = content[: -len(newline)]
+            break
+    if not content.strip():
+        raise ConfigError(f"{variable} names an empty file: put the {name} in {path}")
+    return content
+
+
+def secret_sources(source: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Where each secret that is set comes from, without its value (for ``config check``)."""
+    found: dict[str, dict[str, str]] = {}
+    for name, setting in DECLARED.items():
+        if not setting.secret:
+            continue
+        path = source.get(name + FILE_SUFFIX)
+        if _given(path):
+            found[name] = {"from": "file", "variable": name + FILE_SUFFIX, "path": str(path)}
+        elif _given(source.get(name)):
+            found[name] = {"from": "env", "variable": name}
+    return found
+
+
 class Reader:
     """Typed reads from a mapping by the declarations, with the variable's name in every error."""
 
     def __init__(self, source: Mapping[str, Any]) -> None:
         self._source = source
+        # Each secret file is read once per reading, so one reading sees one version of it.
+        self._secrets: dict[str, Any] = {}
 
     def raw(self, name: str) -> Any:
         """The value as given, stripped; None when unset or empty."""
-        value = self._source.get(name)
+        setting = DECLARED.get(name)
+        if setting is not None and setting.secret:
+            if name not in self._secrets:
+                self._secrets[name] = self._secret(name)
+            value = self._secrets[name]
+        else:
+            value = self._source.get(name)
         if isinstance(value, str):
             return value.strip() or None
         return value
+
+    def _secret(self, name: str) -> Any:
+        """Secret ``name`` as given, or read from ``NAME_FILE``; refused when both are set."""
+        value, path = self._source.get(name), self._source.get(name + FILE_SUFFIX)
+        if not _given(path):
+            return value
+        if _given(value):
+            # Which one would win is a guess nobody should have to make about a secret.
+            self.refuse(f"{name} and {name}{FILE_SUFFIX} are both set: keep only one of them")
+            return None
+        try:
+            return read_secret_file(name, str(path).strip())
+        except ConfigError as error:
+            self.refuse(str(error))
+            return None
 
     def text(self, name: str) -> str | None:
         value = self.raw(name)

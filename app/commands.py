@@ -26,7 +26,7 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 
-from config import Settings, find_problems, plaintext_vendor_host
+from config import Settings, find_problems, plaintext_vendor_host, secret_sources
 
 from .errors import BrokerError, broker_error_response, unexpected_error_response
 from .observability.request_ids import assign_request_id
@@ -111,7 +111,8 @@ def mint_command(external_id: str, email: str | None, name: str | None) -> None:
 def check_command(probe: bool, probe_user: str) -> None:
     """Print the effective configuration (secrets masked), flows on, and every problem."""
     broker = _broker()
-    problems = find_problems(current_app.extensions.get(SOURCE, {}))
+    source = current_app.extensions.get(SOURCE, {})
+    problems = find_problems(source)
     settings = broker.settings if broker is not None else None
     report: dict[str, Any] = {
         "ok": not problems,
@@ -119,6 +120,8 @@ def check_command(probe: bool, probe_user: str) -> None:
         "warnings": warnings_for(settings) if settings is not None else [],
         "flows": broker.flows() if broker is not None else [],
         "settings": masked(settings) if settings is not None else None,
+        # Where each secret was read from (a variable or a *_FILE), never its value.
+        "secret_sources": secret_sources(source),
     }
     if probe:
         report["probe"] = _probe(broker, probe_user)

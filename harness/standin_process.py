@@ -94,5 +94,5 @@ class StandinProcess(ManagedProcess):
         self.clear()
 
     def configure(self, **settings: Any) -> None:
-        """``settings``: latency_ms, token_format, jwt_ttl."""
+        """``settings``: latency_ms, token_format, jwt_ttl, api_keys (the keys accepted)."""
         self._call("POST", "config", settings)

@@ -15,7 +15,7 @@ from standin.messages import json_response as _json
 from standin.mindset import MindsetStandin
 
 PREFIX = "/_standin/"
-CONFIG_KEYS = ("latency_ms", "token_format", "jwt_ttl")
+CONFIG_KEYS = ("latency_ms", "token_format", "jwt_ttl", "api_keys")
 
 
 class ControlApi:
@@ -80,9 +80,12 @@ class ControlApi:
         if ttl is not None and not isinstance(ttl, int):
             return error(400, "jwt_ttl must be an integer number of seconds")
         try:
-            self._standin.configure(token_format=spec.get("token_format"), jwt_ttl=ttl)
+            self._standin.configure(
+                token_format=spec.get("token_format"), jwt_ttl=ttl, api_keys=spec.get("api_keys")
+            )
         except ValueError as exc:
             return error(400, str(exc))
         if latency is not None:
             self._faults.latency_ms = latency
+        # The keys themselves are never echoed.
         return _json(200, {k: v for k, v in self.stats().items() if k in CONFIG_KEYS})

@@ -43,7 +43,8 @@ class MindsetStandin:
     def __init__(
         self, api_key: str, app_uid: str, token_format: str = tokens.OPAQUE, jwt_ttl: int = 3600
     ) -> None:
-        self._api_key = api_key
+        # More than one while a key is being rotated: the vendor accepts old and new for a while.
+        self._api_keys = frozenset((api_key,))
         self._app_uid = app_uid
         self.token_format = tokens.check_format(token_format)
         self.jwt_ttl = jwt_ttl
@@ -51,7 +52,16 @@ class MindsetStandin:
         self._serial = itertools.count(1)
         self._checked: dict[tuple[str, bytes], Checked] = {}
 
-    def configure(self, token_format: str | None = None, jwt_ttl: int | None = None) -> None:
+    def configure(
+        self,
+        token_format: str | None = None,
+        jwt_ttl: int | None = None,
+        api_keys: list[str] | None = None,
+    ) -> None:
+        if api_keys is not None:
+            if not api_keys or not all(isinstance(key, str) and key for key in api_keys):
+                raise ValueError("api_keys must be a non-empty list of non-empty strings")
+            self._api_keys = frozenset(api_keys)
         if token_format is not None:
             self.token_format = tokens.check_format(token_format)
         if jwt_ttl is not None:
@@ -87,7 +97,7 @@ class MindsetStandin:
             )
         elif not key:
             problem = error(401, "Missing API key")
-        elif key != self._api_key:
+        elif key not in self._api_keys:
             problem = error(403, "Invalid API key")
         elif app_uid is not None and app_uid != self._app_uid:
             problem = error(404, "Unknown app")

@@ -71,6 +71,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("MINDSET_", "TYPINGMIND_", "BROKER_")) or name in (
             "SECRET_KEY",
+            "SECRET_KEY_FILE",
             "PORT",
         ):
             monkeypatch.delenv(name)

@@ -335,3 +335,31 @@ def test_stop_ends_the_process() -> None:
     assert process.stop() == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/_standin/health", timeout=1)
+
+
+def test_accepted_keys_can_change_as_during_a_rotation(standin: MindsetStandin) -> None:
+    standin.configure(api_keys=[KEY, "new-key"])
+    assert call(standin, {"externalId": "u1"}, key="new-key")[0] == 200
+    assert call(standin, {"externalId": "u1"})[0] == 200
+    standin.configure(api_keys=["new-key"])  # the old key revoked
+    assert call(standin, {"externalId": "u1"})[0] == 403
+    with pytest.raises(ValueError, match="api_keys"):
+        standin.configure(api_keys=[])
+
+
+def test_live_accepted_keys_are_set_through_the_control_api(live: StandinProcess) -> None:
+    live.configure(api_keys=["rotated-key"])
+    try:
+        assert post(live).status_code == 403
+        resp = requests.post(
+            live.url + SDK3,
+            json={"externalId": "u1"},
+            headers={"x-api-key": "rotated-key"},
+            timeout=2,
+        )
+        assert resp.status_code == 200
+        answer = requests.post(f"{live.url}/_standin/config", json={"api_keys": []}, timeout=2)
+        assert answer.status_code == 400
+        assert "rotated-key" not in str(live.stats())
+    finally:
+        live.configure(api_keys=[KEY])

@@ -1,0 +1,165 @@
+"""Every secret setting can be given as ``NAME_FILE``, the container and orchestrator way.
+
+The file's content (less one trailing newline) is the value; ``NAME`` and ``NAME_FILE`` both
+set, or a file that cannot be read, are configuration errors that name the variable and the
+path and never quote the content. ``config check`` says where each secret came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from config import ConfigError, Settings, find_problems, load_settings
+from settings_table import DECLARED, Reader, Setting, read_secret_file
+
+from . import fake_secrets
+from .conftest import AUTH_URL, build_app, mindset_settings
+from .resolver_helpers import typingmind_settings
+
+REDIS_URL = "redis://:redis-password-0123456789@127.0.0.1:6379/0"
+# For each secret: a configuration that reads it, and the value it is given.
+SECRETS: dict[str, tuple[dict[str, str], str]] = {
+    "MINDSET_API_KEY": (mindset_settings(), fake_secrets.API_KEY),
+    "SECRET_KEY": (mindset_settings(), fake_secrets.SECRET_KEY),
+    "TYPINGMIND_JWT_SECRET": (typingmind_settings(), fake_secrets.TYPINGMIND_SECRET),
+    "BROKER_JWT_SECRET": (
+        typingmind_settings(BROKER_USER_RESOLVER="jwt"),
+        fake_secrets.IDP_JWT_SECRET,
+    ),
+    "BROKER_METRICS_TOKEN": (mindset_settings(), "metrics-token-0123456789abcdef"),
+    "BROKER_REDIS_URL": (mindset_settings(), REDIS_URL),
+}
+
+
+def secret_write(path: Path, content: str | bytes) -> str:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    return str(path)
+
+
+def values_of(settings: Any) -> list[Any]:
+    """Every value held anywhere in ``settings``."""
+    found = []
+    for item in dataclasses.fields(settings):
+        value = getattr(settings, item.name)
+        found += values_of(value) if dataclasses.is_dataclass(value) else [value]
+    return found
+
+
+def test_every_secret_declared_is_covered_here() -> None:
+    assert {name for name, setting in DECLARED.items() if setting.secret} == set(SECRETS)
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_each_secret_is_read_from_its_file(name: str, tmp_path: Path) -> None:
+    base, value = SECRETS[name]
+    source = {k: v for k, v in base.items() if k != name}
+    source[f"{name}_FILE"] = secret_write(tmp_path / "secret", value + "\n")
+    settings = load_settings({**source, name: ""})  # an empty NAME= (.env.example) is unset
+    assert value in values_of(settings)
+    assert settings == load_settings({**base, name: value})
+
+
+def test_a_new_secret_setting_gets_its_file_form_for_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setting = Setting("BROKER_SOME_NEW_SECRET", None, "a new secret", lambda s, v: v, secret=True)
+    monkeypatch.setitem(DECLARED, setting.name, setting)
+    path = secret_write(tmp_path / "new", "s3cret\n")
+    assert Reader({"BROKER_SOME_NEW_SECRET_FILE": path}).read(setting) == "s3cret"
+    # Declared without the secret flag, NAME_FILE means nothing.
+    monkeypatch.setitem(DECLARED, setting.name, dataclasses.replace(setting, secret=False))
+    assert Reader({"BROKER_SOME_NEW_SECRET_FILE": path}).read(setting) is None
+
+
+def test_only_one_trailing_newline_is_stripped(tmp_path: Path) -> None:
+    assert read_secret_file("X", secret_write(tmp_path / "a", "abc\n")) == "abc"
+    assert read_secret_file("X", secret_write(tmp_path / "b", "abc\r\n")) == "abc"
+    assert read_secret_file("X", secret_write(tmp_path / "c", "abc\n\n")) == "abc\n"
+    assert read_secret_file("X", secret_write(tmp_path / "d", "abc")) == "abc"
+
+
+def test_the_value_and_its_file_both_set_is_refused_naming_both(tmp_path: Path) -> None:
+    path = secret_write(tmp_path / "key", "other-key-0123456789")
+    with pytest.raises(ConfigError) as error:
+        load_settings(mindset_settings(MINDSET_API_KEY_FILE=path))
+    message = str(error.value)
+    assert "MINDSET_API_KEY and MINDSET_API_KEY_FILE are both set" in message
+    assert fake_secrets.API_KEY not in message
+    assert "other-key" not in message
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda tmp: str(tmp / "absent"), "No such file or directory"),
+        (lambda tmp: str(tmp), "Is a directory"),
+        (lambda tmp: secret_write(tmp / "empty", "\n"), "names an empty file"),
+        (lambda tmp: secret_write(tmp / "bin", b"\xffsecret-bytes"), "is not UTF-8 text"),
+    ],
+)
+def test_an_unusable_file_is_refused_naming_the_variable_and_path(
+    tmp_path: Path, make: Any, problem: str
+) -> None:
+    path = make(tmp_path)
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    with pytest.raises(ConfigError) as error:
+        load_settings({**source, "MINDSET_API_KEY_FILE": path})
+    message = str(error.value)
+    assert message.startswith("MINDSET_API_KEY_FILE ")
+    assert problem in message
+    assert path in message
+    assert "secret-bytes" not in message
+    # config check lists it too, among every other problem.
+    assert message in find_problems({**source, "MINDSET_API_KEY_FILE": path})
+
+
+def test_the_key_from_the_file_is_the_one_sent_to_the_vendor(tmp_path: Path) -> None:
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    app = build_app({**source, "MINDSET_API_KEY_FILE": secret_write(tmp_path / "k", "file-key\n")})
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, json={"authToken": "tok"})
+        result = app.test_cli_runner().invoke(args=["token", "mint", "--external-id", "ada"])
+        assert vendor.calls[0].request.headers["x-api-key"] == "file-key"
+    assert result.exit_code == 0
+
+
+def test_config_check_shows_where_each_secret_came_from_not_its_value(tmp_path: Path) -> None:
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    path = secret_write(tmp_path / "key", fake_secrets.API_KEY + "\n")
+    app = build_app({**source, "MINDSET_API_KEY_FILE": path})
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["secret_sources"] == {
+        "MINDSET_API_KEY": {"from": "file", "variable": "MINDSET_API_KEY_FILE", "path": path},
+        "SECRET_KEY": {"from": "env", "variable": "SECRET_KEY"},
+    }
+    assert report["settings"]["mindset"]["api_key"] == "<set, hidden>"
+    for secret in fake_secrets.ALL:
+        assert secret not in result.stdout
+
+
+def test_settings_built_from_files_keep_secrets_out_of_repr(tmp_path: Path) -> None:
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    path = secret_write(tmp_path / "key", fake_secrets.API_KEY)
+    settings: Settings = load_settings({**source, "MINDSET_API_KEY_FILE": path})
+    assert fake_secrets.API_KEY not in repr(settings)
+
+
+def test_every_secret_is_documented_with_its_file_form() -> None:
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text().split("**Secrets from files.**", 1)[1]
+    paragraph = readme.split("\n\n", 1)[0]
+    header = (root / ".env.example").read_text().split("\n\n", 1)[0]
+    for name in SECRETS:
+        assert f"`{name}`" in paragraph
+        assert name in header
