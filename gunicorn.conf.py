@@ -108,23 +108,33 @@ limit_request_field_size = 8190
 proc_name = "mindset-token-broker"
 
 
+# Which master prepared which metrics directory: "<pid>:<path>".
+_METRICS_PREPARED = "BROKER_METRICS_DIR_PREPARED"
+
+
 def _metrics_directory() -> str:
     """Where every worker writes its metrics, so a scrape of any worker sums them all.
 
     prometheus_client's multiprocess mode needs the directory set before a worker imports it
-    and empty at each server start (old files would add a previous run's counts). An
+    and empty at each server start (old files would add a previous run's counts), but not at
+    a reload. An
     operator's ``PROMETHEUS_MULTIPROC_DIR`` is emptied of metric files; without one, a fresh
     private directory is made and removed when the server stops.
     """
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path and os.environ.get(_METRICS_PREPARED) == f"{os.getpid()}:{path}":
+        # This master re-reads this file on every reload (kill -HUP): the live and the
+        # retiring workers' counts stay, so counters never fall back to zero.
+        return path
     if path:
         os.makedirs(path, exist_ok=True)
         for stale in glob.glob(os.path.join(path, "*.db")):
             os.remove(stale)
-        return path
-    path = tempfile.mkdtemp(prefix="broker-metrics-")
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    os.environ["BROKER_METRICS_DIR_OWNED"] = path
+    else:
+        path = tempfile.mkdtemp(prefix="broker-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        os.environ["BROKER_METRICS_DIR_OWNED"] = path
+    os.environ[_METRICS_PREPARED] = f"{os.getpid()}:{path}"
     return path
 
 

@@ -25,6 +25,7 @@ from harness.standin_process import StandinProcess
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .conftest import mindset_settings
+from .test_ops_processes import METRICS_TOKEN, scrape, token_requests
 
 pytestmark = pytest.mark.network
 
@@ -230,3 +231,32 @@ def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(
     assert answers == [200]
     assert server.process is not None
     assert server.process.wait(15) == 0
+
+
+def test_metrics_counted_before_a_reload_are_still_counted_after_it(
+    vendor: StandinProcess, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    key_file, env_file = files
+    settings = mindset_settings(
+        MINDSET_API_HOST=vendor.url,
+        MINDSET_API_KEY="",
+        MINDSET_API_KEY_FILE=str(key_file),
+        BROKER_ENV_FILE=str(env_file),
+        BROKER_RATE_LIMIT="100000/minute",
+        BROKER_METRICS_TOKEN=METRICS_TOKEN,
+    )
+    with BrokerServer(settings, tmp_path, workers=2) as server:
+        first_workers = booted(server)
+        with Load(server.url) as load:
+            load.wait_for(20)
+        before = token_requests(scrape(server.url))
+        assert before >= 20
+        os.kill(server.pid, signal.SIGHUP)
+        until(lambda: len(booted(server)) == 2 * len(first_workers), "new workers booted")
+        until(
+            lambda: all(f"pid: {pid})" in server.output() for pid in first_workers),
+            "the old workers exited",
+        )
+        # A reload replaces the workers, not the counts they made: a counter that fell back
+        # to zero would read as a restart to every rate() over it.
+        assert token_requests(scrape(server.url)) == before
