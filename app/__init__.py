@@ -45,7 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         init_broker(app, settings)
     except ConfigError as error:
         if config_check_requested():
-            return unconfigured_app(source)
+            return unconfigured_app(source, error)
         raise SystemExit(f"broker configuration error: {error}") from None
     register_commands(app, source)
     return app

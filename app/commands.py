@@ -26,15 +26,19 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 
-from config import Settings, find_problems, plaintext_vendor_host
+from config import RESOLVER_CUSTOM, ConfigError, Settings, check_configuration
 
 from .errors import BrokerError, broker_error_response, unexpected_error_response
 from .observability.request_ids import assign_request_id
+from .startup_warnings import startup_warnings
 from .state import TYPINGMIND_SETTINGS, Broker, broker_of, current_broker
 from .typingmind import TypingMindIdentityError
 from .users import MAX_FIELD_LENGTH, CurrentUser
+from .users.custom import import_callable
 
 SOURCE = "token_broker_settings_source"
+# What stopped the broker from being built (create_app), for config check to report.
+STARTUP_ERROR = "token_broker_startup_error"
 EXIT_FAILED = 1
 EXIT_RETRYABLE = 75
 PROBE_USER = "broker-config-probe"
@@ -57,10 +61,12 @@ def config_check_requested(argv: Sequence[str] | None = None) -> bool:
     return any(args[i : i + 2] == ["config", "check"] for i in range(len(args) - 1))
 
 
-def unconfigured_app(source: Mapping[str, Any]) -> Flask:
-    """An app holding only ``config check``, to list every problem of an invalid config."""
+def unconfigured_app(source: Mapping[str, Any], error: ConfigError | None = None) -> Flask:
+    """An app holding only ``config check``, to list every problem of an invalid config;
+    ``error`` is what stopped the broker's start-up, reported among them."""
     app = Flask(__name__)
     app.extensions[SOURCE] = dict(source)
+    app.extensions[STARTUP_ERROR] = error
     app.cli.add_command(config_cli)
     return app
 
@@ -111,12 +117,16 @@ def mint_command(external_id: str, email: str | None, name: str | None) -> None:
 def check_command(probe: bool, probe_user: str) -> None:
     """Print the effective configuration (secrets masked), flows on, and every problem."""
     broker = _broker()
-    problems = find_problems(current_app.extensions.get(SOURCE, {}))
+    source = current_app.extensions.get(SOURCE, {})
+    problems, read = check_configuration(source)
+    for problem in start_up_problems(read, current_app.extensions.get(STARTUP_ERROR)):
+        if problem not in problems:
+            problems.append(problem)
     settings = broker.settings if broker is not None else None
     report: dict[str, Any] = {
         "ok": not problems,
         "problems": problems,
-        "warnings": warnings_for(settings) if settings is not None else [],
+        "warnings": warnings_for(read),
         "flows": broker.flows() if broker is not None else [],
         "settings": masked(settings) if settings is not None else None,
     }
@@ -126,6 +136,20 @@ def check_command(probe: bool, probe_user: str) -> None:
     _emit(report)
     if not report["ok"]:
         sys.exit(EXIT_FAILED)
+
+
+def start_up_problems(settings: Settings, error: ConfigError | None) -> list[str]:
+    """What building the broker refuses beyond reading the settings: the resolver import
+    (tried here even when other settings are invalid), and whatever stopped start-up."""
+    found = []
+    if settings.users.kind == RESOLVER_CUSTOM and settings.users.callable_path is not None:
+        try:
+            import_callable(settings.users.callable_path)
+        except ConfigError as refusal:
+            found.append(str(refusal))
+    if error is not None:
+        found.append(str(error))
+    return found
 
 
 def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:
@@ -164,35 +188,9 @@ def masked(value: Any) -> Any:
 
 
 def warnings_for(settings: Settings) -> list[str]:
-    """Working but risky or surprising choices, each with what to do."""
-    found = []
-    if settings.sandbox:
-        found.append(
-            "sandbox mode: tokens come from the built-in fake Mindset API; set "
-            "MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID for your real app"
-        )
-    if settings.secret_key_generated:
-        found.append("SECRET_KEY is not set: a random one is used, sessions end at restart")
-    if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
-        found.append(
-            "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
-            "which only understands stand-in tokens"
-            if not settings.is_production
-            else "MINDSET_SDK_URL is not set: the demo page cannot load the agent SDK"
-        )
-    if settings.is_production and not settings.protection.allowed_hosts:
-        found.append(
-            "BROKER_ALLOWED_HOSTS is not set: any Host header is taken; list the names the "
-            "broker is served under"
-        )
-    if plaintext_vendor_host(settings):
-        found.append(
-            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the API key and tokens travel to "
-            "MINDSET_API_HOST over plain http; use https:// unless the path is private"
-        )
-    if settings.is_production and settings.ops.metrics_token is None:
-        found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")
-    return found
+    """Working but risky or surprising choices, each with what to do: start-up's own words."""
+    hosts_checked = bool(settings.protection.allowed_hosts)
+    return [found.message for found in startup_warnings(settings, hosts_checked=hosts_checked)]
 
 
 def _text(value: str | None, option: str, *, identifies: bool = False) -> str | None:

@@ -7,13 +7,14 @@ The same commands run once as real subprocesses against the stand-in vendor proc
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import responses
 from flask import Flask
 
 from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested, unconfigured_app
-from config import find_problems
+from config import ConfigError, find_problems
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
@@ -144,7 +145,11 @@ def test_demo_login_in_production_fails_config_check(
 
 
 def test_the_production_sandbox_has_demo_login_on_by_default_and_is_refused() -> None:
-    source = {"BROKER_ENV": "production", "SECRET_KEY": "s" * 32, "BROKER_SANDBOX": "1"}
+    source = {
+        "BROKER_ENV": "production",
+        "SECRET_KEY": fake_secrets.SECRET_KEY,
+        "BROKER_SANDBOX": "1",
+    }
     assert any("BROKER_DEMO_LOGIN" in problem for problem in find_problems(source))
     source["BROKER_DEMO_LOGIN"] = "0"
     assert find_problems(source) == []
@@ -166,6 +171,7 @@ def test_find_problems_lists_every_problem_not_just_the_first() -> None:
     assert named == [
         "SECRET_KEY",
         "MINDSET_API_KEY",
+        "MINDSET_APP_UID",
         "MINDSET_READ_TIMEOUT",
         "MINDSET_API_HOST",
         "BROKER_DEMO_LOGIN",
@@ -243,3 +249,55 @@ def test_config_check_and_start_up_warn_when_plain_http_is_allowed(
     report = json.loads(result.stdout)
     assert report["problems"] == []
     assert any("MINDSET_ALLOW_PLAINTEXT_HOST is on" in warning for warning in report["warnings"])
+
+
+def check(app: Flask) -> tuple[int, dict[str, Any]]:
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_config_check_refuses_an_unimportable_resolver_with_every_other_problem() -> None:
+    # What create_app hands config check when the broker cannot even start.
+    source = {"BROKER_USER_RESOLVER": "myapp.auth:broker_user", "MINDSET_API_HOST": "acme.test"}
+    code, report = check(unconfigured_app(source))
+    assert (code, report["ok"]) == (EXIT_FAILED, False)
+    assert [problem.split()[0] for problem in report["problems"]] == [
+        "MINDSET_API_KEY",
+        "MINDSET_APP_UID",
+        "BROKER_USER_RESOLVER:",
+    ]
+    assert "cannot import module 'myapp.auth'" in report["problems"][2]
+
+
+def test_config_check_reports_what_stopped_start_up_once() -> None:
+    source = mindset_settings(BROKER_USER_RESOLVER="myapp.auth:broker_user")
+    refusal = ConfigError("BROKER_USER_RESOLVER: cannot import module 'myapp.auth' (X)")
+    code, report = check(unconfigured_app(source, refusal))
+    assert code == EXIT_FAILED
+    assert report["problems"][-1] == str(refusal)
+    assert len([p for p in report["problems"] if "myapp.auth" in p]) == 2  # import, start-up
+
+
+@pytest.mark.parametrize(
+    ("extra", "warning"),
+    [
+        ({"BROKER_USER_RESOLVER": "headers"}, "BROKER_USER_RESOLVER=headers with no BROKER_"),
+        ({"BROKER_DEMO_LOGIN": "1"}, "BROKER_DEMO_LOGIN is on"),
+        ({"SECRET_KEY": "changeme"}, "SECRET_KEY is weak (it is a well-known placeholder value)"),
+    ],
+)
+def test_config_check_shows_the_start_up_warnings(
+    extra: dict[str, str], warning: str, broker_logs: LogLines
+) -> None:
+    code, report = check(build_app(mindset_settings(**extra)))
+    assert code == 0
+    assert any(warning in found for found in report["warnings"])
+    assert warning in broker_logs.joined()  # the server's start-up says the same
+
+
+def test_a_weak_secret_key_fails_config_check_in_production() -> None:
+    source = mindset_settings(BROKER_ENV="production", SECRET_KEY="please-change-me")
+    code, report = check(unconfigured_app(source))
+    assert (code, report["ok"]) == (EXIT_FAILED, False)
+    assert report["problems"][0].startswith("SECRET_KEY is too weak for production")
+    assert "please-change-me" not in json.dumps(report)
