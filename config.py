@@ -709,15 +709,20 @@ ENV_FILE = declared(text("BROKER_ENV_FILE", ".env", "the dotenv file to read"))
 # --- Reading: the declarations, then the rules across settings -----------------------------
 
 
-def read_environment(env_file: str | None = None) -> dict[str, Any]:
+def read_environment(
+    env_file: str | None = None, environment: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The process environment over the dotenv file (``BROKER_ENV_FILE``, default ``.env``).
 
     Real environment variables win over the file, as operators expect; the file is read, not
     loaded into ``os.environ``, so building an app has no side effects on the process.
+    ``environment`` replaces ``os.environ`` (the app's CLI passes it without Flask's own
+    dotenv files, :mod:`app.cli_environment`).
     """
-    path = env_file or Reader(os.environ).read(ENV_FILE)
+    environment = os.environ if environment is None else environment
+    path = env_file or Reader(environment).read(ENV_FILE)
     from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
-    return {**from_file, **os.environ}
+    return {**from_file, **environment}
 
 
 def parse_log_level(value: Any) -> str:

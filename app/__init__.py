@@ -10,6 +10,7 @@ from flask import Flask
 from config import ConfigError, Settings, load_settings, parse_log_level, read_environment
 
 from .broker import init_broker
+from .cli_environment import operator_environment
 from .commands import config_check_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
 from .observability.logs import configure_logging, register_access_log
@@ -24,7 +25,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Invalid configuration stops the process with one line naming the variable; a host app
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
-    source = {**read_environment(), **(overrides or {})}
+    # One precedence for every entry point: environment > BROKER_ENV_FILE, never Flask's .env.
+    source = {**read_environment(environment=operator_environment()), **(overrides or {})}
     try:
         configure_logging(parse_log_level(source.get("BROKER_LOG_LEVEL")))
         settings = load_settings(source)
