@@ -3,9 +3,10 @@
 
 ``token mint`` and ``config check`` print one JSON document on stdout, so scripts can read it,
 and log on stderr as the server does. ``token mint`` goes through exactly the route's code
-(identity mapping, vendor client, error translation) and answers exactly the route's JSON, so
-a terminal session tells an integrator what the browser would get. Exit codes: 0 success, 1 a
-final failure, 75 (EX_TEMPFAIL) a retryable one.
+(identity mapping, vendor client, error translation) and answers the route's JSON, so a
+terminal session tells an integrator what the browser would get; the terminal, being the
+operator's, also gets the log line's ``hint`` and the wait in seconds (:func:`for_terminal`).
+Exit codes: 0 success, 1 a final failure, 75 (EX_TEMPFAIL) a retryable one.
 
 ``typingmind link`` prints a TypingMind login link for support staff and scripts that need to
 send someone a sign-in link ("create a quick login link from other systems"). The link is
@@ -80,18 +81,37 @@ def _emit(document: Mapping[str, Any]) -> None:
 
 
 def _mint(broker: Broker, user: CurrentUser) -> tuple[int, dict[str, Any], bool]:
-    """``(status, body, retryable)`` exactly as ``GET /api/getusertoken`` would answer."""
+    """``(status, body, retryable)``: what ``GET /api/getusertoken`` would answer, for a
+    terminal (:func:`for_terminal`)."""
     with current_app.test_request_context("/api/getusertoken"):
         assign_request_id()
         response: Response
+        hint = None
         try:
             return 200, {"authToken": broker.mindset_tokens().mint(user)}, False
         except BrokerError as error:
-            response = broker_error_response(error)
+            response, hint = broker_error_response(error), error.log_hint
         except Exception as error:  # the route's catch-all answer, with its log line
             response = unexpected_error_response(error)
-        body = response.get_json()
+        body = for_terminal(response.get_json(), hint, response.headers.get("Retry-After"))
         return response.status_code, body, bool(body.get("retryable"))
+
+
+def for_terminal(body: dict[str, Any], hint: str | None, retry_after: str | None) -> dict[str, Any]:
+    """The route's JSON error for whoever runs the command: the operator.
+
+    It adds ``hint``, what the log line says to check (``the vendor answered 403: check
+    MINDSET_API_KEY``; hints are written for logs, so they never hold a secret), and says the
+    wait in seconds where a browser is told to read the ``Retry-After`` header it cannot see.
+    """
+    if hint:
+        body["hint"] = hint
+    if retry_after is not None:
+        wait = f"{retry_after} s"
+        message = str(body["message"]).replace("after Retry-After seconds", f"in {wait}")
+        body["message"] = message.replace("Retry-After seconds", wait)
+        body["retry_after"] = int(retry_after)
+    return body
 
 
 @token_cli.command("mint")
@@ -166,6 +186,8 @@ def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:
         "status": status,
         "retryable": retryable,
         "message": body.get("message"),
+        **({"hint": body["hint"]} if "hint" in body else {}),
+        **({"retry_after": body["retry_after"]} if "retry_after" in body else {}),
         "request_id": body.get("request_id"),
         "latency_ms": latency_ms,
     }

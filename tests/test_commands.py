@@ -54,10 +54,17 @@ def test_mint_failure_prints_the_routes_json_error(
         code, body = run(app, "token", "mint", "--external-id", "ada")
     assert code == exit_code
     assert body["error"] == error
-    assert set(body) == {"error", "message", "request_id", "retryable"}
-    assert {k: v for k, v in body.items() if k != "request_id"} == {
-        k: v for k, v in route.items() if k != "request_id"
-    }
+    # The route's answer, plus what the log line tells the operator, with the wait in seconds.
+    retry = {"retry_after": 2} if exit_code == EXIT_RETRYABLE else {}
+    assert set(body) == {"error", "message", "request_id", "retryable", "hint", *retry}
+    expected = {k: v for k, v in route.items() if k != "request_id"}
+    expected["message"] = expected["message"].replace("after Retry-After seconds", "in 2 s")
+    assert {k: v for k, v in body.items() if k not in ("request_id", "hint", "retry_after")} == (
+        expected
+    )
+    assert "Retry-After" not in body["message"]
+    assert f"{vendor_status}" in body["hint"]
+    assert {k: body[k] for k in retry} == retry
     assert len(str(body["request_id"])) >= 16
 
 
@@ -301,3 +308,20 @@ def test_a_weak_secret_key_fails_config_check_in_production() -> None:
     assert (code, report["ok"]) == (EXIT_FAILED, False)
     assert report["problems"][0].startswith("SECRET_KEY is too weak for production")
     assert "please-change-me" not in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("vendor_status", "setting"), [(403, "MINDSET_API_KEY"), (404, "MINDSET_APP_UID")]
+)
+def test_config_check_probe_carries_the_log_lines_hint_and_no_secret(
+    app: Flask, vendor_status: int, setting: str, broker_logs: LogLines
+) -> None:
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, status=vendor_status, json={"key": fake_secrets.API_KEY})
+        result = app.test_cli_runner().invoke(args=["config", "check", "--probe"])
+    probe = json.loads(result.stdout)["probe"]
+    assert f"answered HTTP {vendor_status}" in probe["hint"]
+    assert setting in probe["hint"]
+    assert probe["hint"] in broker_logs.joined()  # the same words as the log line
+    for secret in fake_secrets.ALL:
+        assert secret not in result.stdout
