@@ -111,6 +111,13 @@ def on_starting(server: object) -> None:
         sys.exit(1)
 
 
+def post_worker_init(worker: object) -> None:
+    """The worker has loaded the app and the master holds the port: about to serve."""
+    from app.ready_line import log_ready
+
+    log_ready(worker.wsgi)  # type: ignore[attr-defined]
+
+
 def child_exit(server: object, worker: object) -> None:
     """A dead worker's live gauges (circuit state) must not count any more."""
     from prometheus_client import multiprocess

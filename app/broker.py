@@ -146,11 +146,3 @@ def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
         settings, hosts_checked=hosts_checked, resolver_name=broker.resolver_name
     ):
         log.log(level, "%s", message)
-    log.info(
-        "broker ready: env=%s flows=%s user_resolver=%s demo_login=%s",
-        settings.env,
-        ",".join(broker.flows()) or "none",
-        broker.resolver_name,
-        "on" if settings.demo_login else "off",
-        extra={"flows": broker.flows(), "user_resolver": broker.resolver_name},
-    )

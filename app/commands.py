@@ -36,6 +36,7 @@ from .state import TYPINGMIND_SETTINGS, Broker, broker_of, current_broker
 from .typingmind import TypingMindIdentityError
 from .users import MAX_FIELD_LENGTH, CurrentUser
 from .users.custom import import_callable
+from .version import VERSION
 
 SOURCE = "token_broker_settings_source"
 # What stopped the broker from being built (create_app), for config check to report.
@@ -47,6 +48,9 @@ PROBE_USER = "broker-config-probe"
 token_cli = AppGroup("token", help="Mint tokens as the browser would get them.")
 config_cli = AppGroup("config", help="Inspect the broker's configuration.")
 typingmind_cli = AppGroup("typingmind", help="TypingMind externalAuthCode tools.")
+broker_cli = AppGroup("broker", help="About this broker.")
+# Commands that must work whatever the configuration: they diagnose a broken one.
+WITHOUT_CONFIGURATION = (["config", "check"], ["broker", "version"])
 
 
 def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
@@ -54,12 +58,14 @@ def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
     app.extensions[SOURCE] = dict(source)
     app.cli.add_command(token_cli)
     app.cli.add_command(config_cli)
+    app.cli.add_command(broker_cli)
 
 
-def config_check_requested(argv: Sequence[str] | None = None) -> bool:
-    """Whether this process is ``flask ... config check``, which must load with a bad config."""
+def diagnosis_requested(argv: Sequence[str] | None = None) -> bool:
+    """Whether this process is ``flask ... config check`` or ``broker version``, which must
+    load with a bad config."""
     args = list(sys.argv[1:] if argv is None else argv)
-    return any(args[i : i + 2] == ["config", "check"] for i in range(len(args) - 1))
+    return any(args[i : i + 2] in WITHOUT_CONFIGURATION for i in range(len(args) - 1))
 
 
 def unconfigured_app(source: Mapping[str, Any], error: ConfigError | None = None) -> Flask:
@@ -69,6 +75,7 @@ def unconfigured_app(source: Mapping[str, Any], error: ConfigError | None = None
     app.extensions[SOURCE] = dict(source)
     app.extensions[STARTUP_ERROR] = error
     app.cli.add_command(config_cli)
+    app.cli.add_command(broker_cli)
     return app
 
 
@@ -170,6 +177,12 @@ def start_up_problems(settings: Settings, error: ConfigError | None) -> list[str
     if error is not None:
         found.append(str(error))
     return found
+
+
+@broker_cli.command("version")
+def version_command() -> None:
+    """Print the broker's version (the one /healthz, metrics and the start-up line show)."""
+    click.echo(VERSION)
 
 
 def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:

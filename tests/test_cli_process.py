@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess  # nosec B404
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from harness.processes import ROOT
+from app.version import VERSION
+from harness.processes import ROOT, free_port, stop_process
 
 FLASK = str(Path(sys.executable).parent / "flask")
 MINDSET = "MINDSET_API_HOST=acme.example\nMINDSET_API_KEY=key-{0}-0123456789\nMINDSET_APP_UID={0}\n"
@@ -78,3 +81,46 @@ def test_config_check_exits_1_on_an_unimportable_resolver(tmp_path: Path) -> Non
     assert result.returncode == 1
     assert report["ok"] is False
     assert any("cannot import module 'myapp.auth'" in problem for problem in report["problems"])
+
+
+def test_commands_never_say_broker_ready(tmp_path: Path) -> None:
+    for args in (["config", "check"], ["token", "mint", "--external-id", "ada"]):
+        result = flask_cli(tmp_path, *args, BROKER_ENV_FILE=os.devnull)
+        assert result.returncode == 0, result.stderr
+        assert "broker ready" not in result.stderr
+
+
+def test_flask_run_says_ready_only_once_it_listens(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        refused = flask_cli(tmp_path, "run", "--port", port, BROKER_ENV_FILE=os.devnull)
+    assert refused.returncode != 0
+    assert "already in use" in refused.stderr
+    assert "broker ready" not in refused.stderr
+
+    # A free port: the ready line follows Werkzeug's "Running on".
+    server = subprocess.Popen(  # nosec B603
+        [FLASK, "--app", "wsgi", "run", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "BROKER_ENV_FILE": os.devnull},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        lines = []
+        deadline = time.monotonic() + 30
+        assert server.stderr is not None
+        while time.monotonic() < deadline:
+            line = server.stderr.readline()
+            lines.append(line)
+            if "broker ready" in line or not line:
+                break
+    finally:
+        stop_process(server)
+        if server.stderr is not None:
+            server.stderr.close()
+    output = "".join(lines)
+    assert f"broker ready: version={VERSION}" in output
+    assert output.index("Running on") < output.index("broker ready")

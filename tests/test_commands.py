@@ -13,7 +13,7 @@ import pytest
 import responses
 from flask import Flask
 
-from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested, unconfigured_app
+from app.commands import EXIT_FAILED, EXIT_RETRYABLE, diagnosis_requested, unconfigured_app
 from config import ConfigError, find_problems
 
 from . import fake_secrets
@@ -229,7 +229,7 @@ def test_find_problems_finds_none_in_a_valid_configuration(settings: dict[str, s
 def test_only_config_check_loads_with_an_invalid_configuration(
     argv: list[str], expected: bool
 ) -> None:
-    assert config_check_requested(argv) is expected
+    assert diagnosis_requested(argv) is expected
 
 
 def test_config_check_fails_on_a_plain_http_vendor_host_in_production() -> None:
