@@ -99,6 +99,41 @@ MAX_REUSE_SECONDS = 86_400
 _BARE_HOST = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::\d{1,5})?$")
 _AGENT_UID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MIN_METRICS_TOKEN_LENGTH = 16
+# SECRET_KEY signs the session cookie that says who is signed in: a guessable one lets anyone
+# forge a session for any user. Production refuses one shorter than this, or a value that
+# tutorials, templates and placeholders hand out (compared case-insensitively, trimmed).
+MIN_SECRET_KEY_BYTES = 32
+WELL_KNOWN_SECRET_KEYS = frozenset(
+    {
+        "dev",
+        "development",
+        "test",
+        "testing",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "supersecret",
+        "super-secret",
+        "changeme",
+        "change-me",
+        "change_me",
+        "please-change-me",
+        "changeit",
+        "password",
+        "default",
+        "flask",
+        "keyboard cat",
+        "your-secret-key",
+        "your_secret_key",
+        "your-secret-key-here",
+        "replace-me",
+        "you-will-never-guess",
+        "change-this-to-a-long-random-secret",
+        "please-change-this-to-a-long-random-secret-key",
+        "this-is-not-a-secret-change-it-in-production",
+    }
+)
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # The sandbox talks to an in-process stand-in through a requests transport adapter mounted on
@@ -145,7 +180,7 @@ def parse_api_host(value: str, *, production: bool = False, allow_plaintext: boo
                 "or a URL like https://acme.api.mindset.ai"
             )
         return f"https://{value}"
-    checked_url(
+    parts = checked_url(
         value,
         "MINDSET_API_HOST is malformed: use http:// or https:// with a host, "
         "and no credentials, query or fragment",
@@ -159,6 +194,12 @@ def parse_api_host(value: str, *, production: bool = False, allow_plaintext: boo
             "that host is private and protected"
         ),
     )
+    if parts.path.strip("/"):
+        # The client adds the API's own path (/api/v1/...): a path here would be sent twice.
+        raise ConfigError(
+            "MINDSET_API_HOST must be the host only, without a path such as /api/v1: give "
+            f"{parts.scheme}://{parts.netloc} (the broker adds the API path itself)"
+        )
     return value.rstrip("/")
 
 
@@ -676,7 +717,8 @@ def read_environment(
 
     Real environment variables win over the file, as operators expect; the file is read, not
     loaded into ``os.environ``, so building an app has no side effects on the process.
-    ``environ``: another environment than this process's (the one a server reload will see).
+    ``environ`` replaces ``os.environ``: the one a server reload will see, or the app's CLI
+    environment without Flask's own dotenv files (:mod:`app.cli_environment`).
     """
     environ = os.environ if environ is None else environ
     path = env_file or Reader(environ).read(ENV_FILE)
@@ -728,17 +770,23 @@ def load_settings(source: Mapping[str, Any], *, reader: Reader | None = None) ->
 
 
 def find_problems(source: Mapping[str, Any]) -> list[str]:
-    """Every problem in ``source``, not only the first one (for ``flask config check``).
+    """Every problem in ``source``, not only the first one (for ``flask config check``)."""
+    return check_configuration(source)[0]
+
+
+def check_configuration(source: Mapping[str, Any]) -> tuple[list[str], Settings]:
+    """Every problem in ``source``, and the settings read with a default for each bad value.
 
     The same reading as start-up, with a reader that notes each refusal and carries on, so one
     bad setting does not hide another; then what start-up accepts but production refuses.
+    The settings let ``config check`` also say what a working part would warn about.
     """
     reader = NotingReader(source)
-    load_settings(source, reader=reader)
+    settings = load_settings(source, reader=reader)
     reader.read(LOG_LEVEL)
     for refusal in production_refusals(reader):
         reader.refuse(refusal)
-    return reader.problems
+    return reader.problems, settings
 
 
 def production_refusals(reader: Reader) -> list[str]:
@@ -765,9 +813,27 @@ def plaintext_vendor_host(settings: Settings) -> bool:
     )
 
 
+def weak_secret_key(value: str) -> str | None:
+    """Why ``value`` is too weak to sign sessions (never quoting it), or None."""
+    if value.strip().lower() in WELL_KNOWN_SECRET_KEYS:
+        return "it is a well-known placeholder value"
+    if len(set(value)) < 4:  # "xxxx...": long, yet no secret at all
+        return "it repeats one or a few characters"
+    if len(value.encode()) < MIN_SECRET_KEY_BYTES:
+        return f"it is shorter than {MIN_SECRET_KEY_BYTES} bytes"
+    return None
+
+
 def _secret_key(reader: Reader, production: bool) -> tuple[str, bool]:
     secret_key = reader.field(Settings, "secret_key")
     if secret_key is not None:
+        weakness = weak_secret_key(secret_key) if production else None
+        if weakness is not None:
+            reader.refuse(
+                f"SECRET_KEY is too weak for production: {weakness}, and whoever guesses it can "
+                "sign in as anyone; set a long random value shared with the host app "
+                "(python -c 'import secrets; print(secrets.token_hex(32))')"
+            )
         return secret_key, False
     if production:
         reader.refuse(
@@ -802,9 +868,8 @@ def _mindset(reader: Reader, production: bool) -> MindsetSettings | None:
         (key, "MINDSET_API_KEY", "a key from the Mindset admin portal (API Management)"),
         (app_uid, "MINDSET_APP_UID", "your Mindset app's uid"),
     ):
-        if value is None:  # the first missing one is enough to say Mindset is half set up
+        if value is None:  # each missing one named, so one check tells the whole story
             reader.refuse(f"{name} is missing: set it to {what} (Mindset is partly configured)")
-            break
     values = reader.values(MindsetSettings, skip=("base_url",))
     base_url = host and reader.attempt(
         lambda: parse_api_host(

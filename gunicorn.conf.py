@@ -206,6 +206,13 @@ def _check_reloads(server: Any) -> None:
     server.handle_hup = handle_hup
 
 
+def post_worker_init(worker: object) -> None:
+    """The worker has loaded the app and the master holds the port: about to serve."""
+    from app.ready_line import log_ready
+
+    log_ready(worker.wsgi)  # type: ignore[attr-defined]
+
+
 def child_exit(server: object, worker: object) -> None:
     """A dead worker's live gauges (circuit state) must not count any more."""
     from prometheus_client import multiprocess

@@ -10,12 +10,14 @@ from flask import Flask
 from config import ConfigError, Settings, load_settings, parse_log_level, read_environment
 
 from .broker import init_broker
-from .commands import config_check_requested, register_commands, unconfigured_app
+from .cli_environment import operator_environment
+from .commands import diagnosis_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
 from .observability.logs import configure_logging, register_access_log
 from .observability.request_ids import assign_request_id, echo_request_id
 from .protection.hosts import trust_proxies
 from .protection.security_headers import register_security_headers
+from .ready_line import log_ready_when_dev_server_listens
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -24,12 +26,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Invalid configuration stops the process with one line naming the variable; a host app
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
-    source = {**read_environment(), **(overrides or {})}
+    # One precedence for every entry point: environment > BROKER_ENV_FILE, never Flask's .env.
+    source = {**read_environment(environ=operator_environment()), **(overrides or {})}
     try:
         configure_logging(parse_log_level(source.get("BROKER_LOG_LEVEL")))
         settings = load_settings(source)
     except ConfigError as error:
-        if config_check_requested():
+        if diagnosis_requested():
             return unconfigured_app(source)
         raise SystemExit(f"broker configuration error: {error}") from None
     # app/static is served under /broker/ by the assets blueprint, also inside a host app.
@@ -44,10 +47,11 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         # Building the broker may still refuse configuration (an unimportable resolver).
         init_broker(app, settings)
     except ConfigError as error:
-        if config_check_requested():
-            return unconfigured_app(source)
+        if diagnosis_requested():
+            return unconfigured_app(source, error)
         raise SystemExit(f"broker configuration error: {error}") from None
     register_commands(app, source)
+    log_ready_when_dev_server_listens(app)
     return app
 
 

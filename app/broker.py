@@ -13,14 +13,12 @@ import logging
 from flask import Flask
 
 from config import (
-    DEMO_LOGIN_IN_PRODUCTION,
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
     RESOLVER_JWT,
     Settings,
     UserResolverSettings,
     load_settings,
-    plaintext_vendor_host,
 )
 
 from .commands import typingmind_cli
@@ -33,6 +31,7 @@ from .observability import redaction, telemetry
 from .protection.hosts import trust_hosts
 from .protection.rate_limits import init_rate_limits
 from .routes import register_blueprints
+from .startup_warnings import startup_warnings
 from .state import EXTENSION, Broker
 from .typingmind import TypingMindCodes
 from .users import UserResolver
@@ -143,42 +142,7 @@ def init_broker(
 
 def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
     settings = broker.settings
-    if settings.sandbox:
-        log.warning(
-            "SANDBOX MODE: no vendor settings found, tokens come from a built-in fake Mindset "
-            "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
-            "MINDSET_APP_UID to use your real app"
-        )
-    if settings.demo_login and settings.is_production:
-        # An error, not a warning: config check refuses it, and it must stand out in any log.
-        log.error("DEMO LOGIN IS ON IN PRODUCTION: %s", DEMO_LOGIN_IN_PRODUCTION)
-    if settings.secret_key_generated:
-        log.warning(
-            "SECRET_KEY is not set: using a random one, so sessions end at restart and are "
-            "not shared with the host app or other instances; set SECRET_KEY"
-        )
-    if settings.is_production and not hosts_checked:
-        log.warning(
-            "BROKER_ALLOWED_HOSTS is not set in production: the broker answers for any Host "
-            "header; list the names it is served under, e.g. broker.example.com"
-        )
-    if plaintext_vendor_host(settings):
-        log.warning(
-            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the Mindset API key, users' identities and "
-            "their tokens travel to MINDSET_API_HOST over plain http, readable and alterable "
-            "by anyone on the path; use https:// unless that path is private and protected"
-        )
-    users = settings.users
-    if broker.resolver_name == RESOLVER_HEADERS and not users.headers.trusted_proxies:
-        log.warning(
-            "BROKER_USER_RESOLVER=headers with no BROKER_TRUSTED_PROXIES: identity headers are "
-            "ignored from every peer, so nobody can sign in; list your proxy's addresses"
-        )
-    log.info(
-        "broker ready: env=%s flows=%s user_resolver=%s demo_login=%s",
-        settings.env,
-        ",".join(broker.flows()) or "none",
-        broker.resolver_name,
-        "on" if settings.demo_login else "off",
-        extra={"flows": broker.flows(), "user_resolver": broker.resolver_name},
-    )
+    for level, message in startup_warnings(
+        settings, hosts_checked=hosts_checked, resolver_name=broker.resolver_name
+    ):
+        log.log(level, "%s", message)

@@ -3,9 +3,10 @@
 
 ``token mint`` and ``config check`` print one JSON document on stdout, so scripts can read it,
 and log on stderr as the server does. ``token mint`` goes through exactly the route's code
-(identity mapping, vendor client, error translation) and answers exactly the route's JSON, so
-a terminal session tells an integrator what the browser would get. Exit codes: 0 success, 1 a
-final failure, 75 (EX_TEMPFAIL) a retryable one.
+(identity mapping, vendor client, error translation) and answers the route's JSON, so a
+terminal session tells an integrator what the browser would get; the terminal, being the
+operator's, also gets the log line's ``hint`` and the wait in seconds (:func:`for_terminal`).
+Exit codes: 0 success, 1 a final failure, 75 (EX_TEMPFAIL) a retryable one.
 
 ``typingmind link`` prints a TypingMind login link for support staff and scripts that need to
 send someone a sign-in link ("create a quick login link from other systems"). The link is
@@ -26,15 +27,26 @@ import click
 from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 
-from config import Settings, find_problems, plaintext_vendor_host, secret_sources
+from config import (
+    RESOLVER_CUSTOM,
+    ConfigError,
+    Settings,
+    check_configuration,
+    secret_sources,
+)
 
 from .errors import BrokerError, broker_error_response, unexpected_error_response
 from .observability.request_ids import assign_request_id
+from .startup_warnings import startup_warnings
 from .state import TYPINGMIND_SETTINGS, Broker, broker_of, current_broker
 from .typingmind import TypingMindIdentityError
 from .users import MAX_FIELD_LENGTH, CurrentUser
+from .users.custom import import_callable
+from .version import VERSION
 
 SOURCE = "token_broker_settings_source"
+# What stopped the broker from being built (create_app), for config check to report.
+STARTUP_ERROR = "token_broker_startup_error"
 EXIT_FAILED = 1
 EXIT_RETRYABLE = 75
 PROBE_USER = "broker-config-probe"
@@ -42,6 +54,9 @@ PROBE_USER = "broker-config-probe"
 token_cli = AppGroup("token", help="Mint tokens as the browser would get them.")
 config_cli = AppGroup("config", help="Inspect the broker's configuration.")
 typingmind_cli = AppGroup("typingmind", help="TypingMind externalAuthCode tools.")
+broker_cli = AppGroup("broker", help="About this broker.")
+# Commands that must work whatever the configuration: they diagnose a broken one.
+WITHOUT_CONFIGURATION = (["config", "check"], ["broker", "version"])
 
 
 def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
@@ -49,19 +64,24 @@ def register_commands(app: Flask, source: Mapping[str, Any]) -> None:
     app.extensions[SOURCE] = dict(source)
     app.cli.add_command(token_cli)
     app.cli.add_command(config_cli)
+    app.cli.add_command(broker_cli)
 
 
-def config_check_requested(argv: Sequence[str] | None = None) -> bool:
-    """Whether this process is ``flask ... config check``, which must load with a bad config."""
+def diagnosis_requested(argv: Sequence[str] | None = None) -> bool:
+    """Whether this process is ``flask ... config check`` or ``broker version``, which must
+    load with a bad config."""
     args = list(sys.argv[1:] if argv is None else argv)
-    return any(args[i : i + 2] == ["config", "check"] for i in range(len(args) - 1))
+    return any(args[i : i + 2] in WITHOUT_CONFIGURATION for i in range(len(args) - 1))
 
 
-def unconfigured_app(source: Mapping[str, Any]) -> Flask:
-    """An app holding only ``config check``, to list every problem of an invalid config."""
+def unconfigured_app(source: Mapping[str, Any], error: ConfigError | None = None) -> Flask:
+    """An app holding only ``config check``, to list every problem of an invalid config;
+    ``error`` is what stopped the broker's start-up, reported among them."""
     app = Flask(__name__)
     app.extensions[SOURCE] = dict(source)
+    app.extensions[STARTUP_ERROR] = error
     app.cli.add_command(config_cli)
+    app.cli.add_command(broker_cli)
     return app
 
 
@@ -74,18 +94,37 @@ def _emit(document: Mapping[str, Any]) -> None:
 
 
 def _mint(broker: Broker, user: CurrentUser) -> tuple[int, dict[str, Any], bool]:
-    """``(status, body, retryable)`` exactly as ``GET /api/getusertoken`` would answer."""
+    """``(status, body, retryable)``: what ``GET /api/getusertoken`` would answer, for a
+    terminal (:func:`for_terminal`)."""
     with current_app.test_request_context("/api/getusertoken"):
         assign_request_id()
         response: Response
+        hint = None
         try:
             return 200, {"authToken": broker.mindset_tokens().mint(user)}, False
         except BrokerError as error:
-            response = broker_error_response(error)
+            response, hint = broker_error_response(error), error.log_hint
         except Exception as error:  # the route's catch-all answer, with its log line
             response = unexpected_error_response(error)
-        body = response.get_json()
+        body = for_terminal(response.get_json(), hint, response.headers.get("Retry-After"))
         return response.status_code, body, bool(body.get("retryable"))
+
+
+def for_terminal(body: dict[str, Any], hint: str | None, retry_after: str | None) -> dict[str, Any]:
+    """The route's JSON error for whoever runs the command: the operator.
+
+    It adds ``hint``, what the log line says to check (``the vendor answered 403: check
+    MINDSET_API_KEY``; hints are written for logs, so they never hold a secret), and says the
+    wait in seconds where a browser is told to read the ``Retry-After`` header it cannot see.
+    """
+    if hint:
+        body["hint"] = hint
+    if retry_after is not None:
+        wait = f"{retry_after} s"
+        message = str(body["message"]).replace("after Retry-After seconds", f"in {wait}")
+        body["message"] = message.replace("Retry-After seconds", wait)
+        body["retry_after"] = int(retry_after)
+    return body
 
 
 @token_cli.command("mint")
@@ -112,12 +151,15 @@ def check_command(probe: bool, probe_user: str) -> None:
     """Print the effective configuration (secrets masked), flows on, and every problem."""
     broker = _broker()
     source = current_app.extensions.get(SOURCE, {})
-    problems = find_problems(source)
+    problems, read = check_configuration(source)
+    for problem in start_up_problems(read, current_app.extensions.get(STARTUP_ERROR)):
+        if problem not in problems:
+            problems.append(problem)
     settings = broker.settings if broker is not None else None
     report: dict[str, Any] = {
         "ok": not problems,
         "problems": problems,
-        "warnings": warnings_for(settings) if settings is not None else [],
+        "warnings": warnings_for(read),
         "flows": broker.flows() if broker is not None else [],
         "settings": masked(settings) if settings is not None else None,
         # Where each secret was read from (a variable or a *_FILE), never its value.
@@ -129,6 +171,26 @@ def check_command(probe: bool, probe_user: str) -> None:
     _emit(report)
     if not report["ok"]:
         sys.exit(EXIT_FAILED)
+
+
+def start_up_problems(settings: Settings, error: ConfigError | None) -> list[str]:
+    """What building the broker refuses beyond reading the settings: the resolver import
+    (tried here even when other settings are invalid), and whatever stopped start-up."""
+    found = []
+    if settings.users.kind == RESOLVER_CUSTOM and settings.users.callable_path is not None:
+        try:
+            import_callable(settings.users.callable_path)
+        except ConfigError as refusal:
+            found.append(str(refusal))
+    if error is not None:
+        found.append(str(error))
+    return found
+
+
+@broker_cli.command("version")
+def version_command() -> None:
+    """Print the broker's version (the one /healthz, metrics and the start-up line show)."""
+    click.echo(VERSION)
 
 
 def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:
@@ -145,6 +207,8 @@ def _probe(broker: Broker | None, user_id: str) -> dict[str, Any]:
         "status": status,
         "retryable": retryable,
         "message": body.get("message"),
+        **({"hint": body["hint"]} if "hint" in body else {}),
+        **({"retry_after": body["retry_after"]} if "retry_after" in body else {}),
         "request_id": body.get("request_id"),
         "latency_ms": latency_ms,
     }
@@ -167,35 +231,9 @@ def masked(value: Any) -> Any:
 
 
 def warnings_for(settings: Settings) -> list[str]:
-    """Working but risky or surprising choices, each with what to do."""
-    found = []
-    if settings.sandbox:
-        found.append(
-            "sandbox mode: tokens come from the built-in fake Mindset API; set "
-            "MINDSET_API_HOST, MINDSET_API_KEY and MINDSET_APP_UID for your real app"
-        )
-    if settings.secret_key_generated:
-        found.append("SECRET_KEY is not set: a random one is used, sessions end at restart")
-    if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
-        found.append(
-            "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
-            "which only understands stand-in tokens"
-            if not settings.is_production
-            else "MINDSET_SDK_URL is not set: the demo page cannot load the agent SDK"
-        )
-    if settings.is_production and not settings.protection.allowed_hosts:
-        found.append(
-            "BROKER_ALLOWED_HOSTS is not set: any Host header is taken; list the names the "
-            "broker is served under"
-        )
-    if plaintext_vendor_host(settings):
-        found.append(
-            "MINDSET_ALLOW_PLAINTEXT_HOST is on: the API key and tokens travel to "
-            "MINDSET_API_HOST over plain http; use https:// unless the path is private"
-        )
-    if settings.is_production and settings.ops.metrics_token is None:
-        found.append("BROKER_METRICS_TOKEN is not set: GET /metrics answers 404")
-    return found
+    """Working but risky or surprising choices, each with what to do: start-up's own words."""
+    hosts_checked = bool(settings.protection.allowed_hosts)
+    return [found.message for found in startup_warnings(settings, hosts_checked=hosts_checked)]
 
 
 def _text(value: str | None, option: str, *, identifies: bool = False) -> str | None:

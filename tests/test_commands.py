@@ -7,13 +7,14 @@ The same commands run once as real subprocesses against the stand-in vendor proc
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 import responses
 from flask import Flask
 
-from app.commands import EXIT_FAILED, EXIT_RETRYABLE, config_check_requested, unconfigured_app
-from config import find_problems
+from app.commands import EXIT_FAILED, EXIT_RETRYABLE, diagnosis_requested, unconfigured_app
+from config import ConfigError, find_problems
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
@@ -53,10 +54,17 @@ def test_mint_failure_prints_the_routes_json_error(
         code, body = run(app, "token", "mint", "--external-id", "ada")
     assert code == exit_code
     assert body["error"] == error
-    assert set(body) == {"error", "message", "request_id", "retryable"}
-    assert {k: v for k, v in body.items() if k != "request_id"} == {
-        k: v for k, v in route.items() if k != "request_id"
-    }
+    # The route's answer, plus what the log line tells the operator, with the wait in seconds.
+    retry = {"retry_after": 2} if exit_code == EXIT_RETRYABLE else {}
+    assert set(body) == {"error", "message", "request_id", "retryable", "hint", *retry}
+    expected = {k: v for k, v in route.items() if k != "request_id"}
+    expected["message"] = expected["message"].replace("after Retry-After seconds", "in 2 s")
+    assert {k: v for k, v in body.items() if k not in ("request_id", "hint", "retry_after")} == (
+        expected
+    )
+    assert "Retry-After" not in str(body["message"])
+    assert f"{vendor_status}" in str(body["hint"])
+    assert {k: body[k] for k in retry} == retry
     assert len(str(body["request_id"])) >= 16
 
 
@@ -144,7 +152,11 @@ def test_demo_login_in_production_fails_config_check(
 
 
 def test_the_production_sandbox_has_demo_login_on_by_default_and_is_refused() -> None:
-    source = {"BROKER_ENV": "production", "SECRET_KEY": "s" * 32, "BROKER_SANDBOX": "1"}
+    source = {
+        "BROKER_ENV": "production",
+        "SECRET_KEY": fake_secrets.SECRET_KEY,
+        "BROKER_SANDBOX": "1",
+    }
     assert any("BROKER_DEMO_LOGIN" in problem for problem in find_problems(source))
     source["BROKER_DEMO_LOGIN"] = "0"
     assert find_problems(source) == []
@@ -166,6 +178,7 @@ def test_find_problems_lists_every_problem_not_just_the_first() -> None:
     assert named == [
         "SECRET_KEY",
         "MINDSET_API_KEY",
+        "MINDSET_APP_UID",
         "MINDSET_READ_TIMEOUT",
         "MINDSET_API_HOST",
         "BROKER_DEMO_LOGIN",
@@ -216,7 +229,7 @@ def test_find_problems_finds_none_in_a_valid_configuration(settings: dict[str, s
 def test_only_config_check_loads_with_an_invalid_configuration(
     argv: list[str], expected: bool
 ) -> None:
-    assert config_check_requested(argv) is expected
+    assert diagnosis_requested(argv) is expected
 
 
 def test_config_check_fails_on_a_plain_http_vendor_host_in_production() -> None:
@@ -243,3 +256,72 @@ def test_config_check_and_start_up_warn_when_plain_http_is_allowed(
     report = json.loads(result.stdout)
     assert report["problems"] == []
     assert any("MINDSET_ALLOW_PLAINTEXT_HOST is on" in warning for warning in report["warnings"])
+
+
+def check(app: Flask) -> tuple[int, dict[str, Any]]:
+    result = app.test_cli_runner().invoke(args=["config", "check"])
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_config_check_refuses_an_unimportable_resolver_with_every_other_problem() -> None:
+    # What create_app hands config check when the broker cannot even start.
+    source = {"BROKER_USER_RESOLVER": "myapp.auth:broker_user", "MINDSET_API_HOST": "acme.test"}
+    code, report = check(unconfigured_app(source))
+    assert (code, report["ok"]) == (EXIT_FAILED, False)
+    assert [problem.split()[0] for problem in report["problems"]] == [
+        "MINDSET_API_KEY",
+        "MINDSET_APP_UID",
+        "BROKER_USER_RESOLVER:",
+    ]
+    assert "cannot import module 'myapp.auth'" in report["problems"][2]
+
+
+def test_config_check_reports_what_stopped_start_up_once() -> None:
+    source = mindset_settings(BROKER_USER_RESOLVER="myapp.auth:broker_user")
+    refusal = ConfigError("BROKER_USER_RESOLVER: cannot import module 'myapp.auth' (X)")
+    code, report = check(unconfigured_app(source, refusal))
+    assert code == EXIT_FAILED
+    assert report["problems"][-1] == str(refusal)
+    assert len([p for p in report["problems"] if "myapp.auth" in p]) == 2  # import, start-up
+
+
+@pytest.mark.parametrize(
+    ("extra", "warning"),
+    [
+        ({"BROKER_USER_RESOLVER": "headers"}, "BROKER_USER_RESOLVER=headers with no BROKER_"),
+        ({"BROKER_DEMO_LOGIN": "1"}, "BROKER_DEMO_LOGIN is on"),
+        ({"SECRET_KEY": "changeme"}, "SECRET_KEY is weak (it is a well-known placeholder value)"),
+    ],
+)
+def test_config_check_shows_the_start_up_warnings(
+    extra: dict[str, str], warning: str, broker_logs: LogLines
+) -> None:
+    code, report = check(build_app(mindset_settings(**extra)))
+    assert code == 0
+    assert any(warning in found for found in report["warnings"])
+    assert warning in broker_logs.joined()  # the server's start-up says the same
+
+
+def test_a_weak_secret_key_fails_config_check_in_production() -> None:
+    source = mindset_settings(BROKER_ENV="production", SECRET_KEY="please-change-me")
+    code, report = check(unconfigured_app(source))
+    assert (code, report["ok"]) == (EXIT_FAILED, False)
+    assert report["problems"][0].startswith("SECRET_KEY is too weak for production")
+    assert "please-change-me" not in json.dumps(report)
+
+
+@pytest.mark.parametrize(
+    ("vendor_status", "setting"), [(403, "MINDSET_API_KEY"), (404, "MINDSET_APP_UID")]
+)
+def test_config_check_probe_carries_the_log_lines_hint_and_no_secret(
+    app: Flask, vendor_status: int, setting: str, broker_logs: LogLines
+) -> None:
+    with responses.RequestsMock() as vendor:
+        vendor.post(AUTH_URL, status=vendor_status, json={"key": fake_secrets.API_KEY})
+        result = app.test_cli_runner().invoke(args=["config", "check", "--probe"])
+    probe = json.loads(result.stdout)["probe"]
+    assert f"answered HTTP {vendor_status}" in probe["hint"]
+    assert setting in probe["hint"]
+    assert probe["hint"] in broker_logs.joined()  # the same words as the log line
+    for secret in fake_secrets.ALL:
+        assert secret not in result.stdout

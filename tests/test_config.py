@@ -36,7 +36,7 @@ UID_20 = "u" * 20
         (mindset_settings(MINDSET_CONNECT_TIMEOUT="0"), "MINDSET_CONNECT_TIMEOUT"),
         (mindset_settings(BROKER_DEMO_LOGIN="maybe"), "BROKER_DEMO_LOGIN"),
         (mindset_settings(BROKER_ENV="production", SECRET_KEY=""), "SECRET_KEY"),
-        ({"BROKER_ENV": "production", "SECRET_KEY": "s"}, "BROKER_SANDBOX"),
+        ({"BROKER_ENV": "production", "SECRET_KEY": fake_secrets.SECRET_KEY}, "BROKER_SANDBOX"),
         (mindset_settings(BROKER_REDIS_URL="localhost:6379"), "BROKER_REDIS_URL"),
         (mindset_settings(BROKER_ENV="prod"), "BROKER_ENV"),
     ],
@@ -82,7 +82,9 @@ def test_no_vendor_settings_means_sandbox_with_demo_login() -> None:
 
 
 def test_production_may_run_the_sandbox_only_when_told() -> None:
-    settings = load_settings({"BROKER_ENV": "production", "SECRET_KEY": "s", "BROKER_SANDBOX": "1"})
+    settings = load_settings(
+        {"BROKER_ENV": "production", "SECRET_KEY": fake_secrets.SECRET_KEY, "BROKER_SANDBOX": "1"}
+    )
     assert settings.sandbox
     assert settings.is_production
 
@@ -225,3 +227,54 @@ def test_find_problems_reports_a_log_level_start_up_would_refuse() -> None:
     problems = find_problems(mindset_settings(BROKER_LOG_LEVEL="chatty"))
     assert problems == ["BROKER_LOG_LEVEL must be one of: DEBUG, INFO, WARNING, ERROR, CRITICAL"]
     assert find_problems(mindset_settings(BROKER_LOG_LEVEL="warning")) == []
+
+
+@pytest.mark.parametrize(
+    "weak",
+    [
+        "dev",
+        "changeme",
+        "secret",
+        "please-change-me",
+        "Please-Change-Me ",
+        "short-but-random-Zq81x",
+        "x" * 64,
+        "please-change-this-to-a-long-random-secret-key",
+    ],
+)
+def test_production_refuses_a_weak_secret_key_without_quoting_it(weak: str) -> None:
+    settings = mindset_settings(BROKER_ENV="production", SECRET_KEY=weak)
+    with pytest.raises(ConfigError, match="SECRET_KEY is too weak for production") as raised:
+        load_settings(settings)
+    message = str(raised.value)
+    assert repr(weak.strip()) not in message
+    assert f"={weak.strip()}" not in message
+    if len(weak) > 8:  # short values ("secret") are words the message may use
+        assert weak.strip() not in message
+    assert any(problem.startswith("SECRET_KEY is too weak") for problem in find_problems(settings))
+    # Development takes it (a warning says production will not).
+    load_settings({**settings, "BROKER_ENV": "development"})
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["https://acme.api.mindset.ai/api/v1", "acme.api.mindset.ai/api/v1", "http://127.0.0.1:9/x/"],
+)
+def test_an_api_host_with_a_path_is_refused_with_the_host_only(host: str) -> None:
+    with pytest.raises(ConfigError, match=r"MINDSET_API_HOST (must be the host only|is malformed)"):
+        parse_api_host(host)
+
+
+def test_an_api_host_url_with_a_path_says_which_host_to_give() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_api_host("https://acme.api.mindset.ai/api/v1")
+    assert "give https://acme.api.mindset.ai" in str(raised.value)
+    assert parse_api_host("https://acme.api.mindset.ai/") == "https://acme.api.mindset.ai"
+
+
+def test_every_missing_credential_is_named_at_once() -> None:
+    problems = find_problems({"MINDSET_API_HOST": "acme.api.mindset.ai"})
+    assert [problem.split()[0] for problem in problems] == ["MINDSET_API_KEY", "MINDSET_APP_UID"]
+    problems = find_problems({"TYPINGMIND_JWT_SECRET": "short"})
+    named = [problem.split()[0] for problem in problems]
+    assert named == ["TYPINGMIND_URL", "TYPINGMIND_JWT_SECRET"]

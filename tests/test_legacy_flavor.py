@@ -11,6 +11,7 @@ from responses import matchers
 
 from app.errors import InvalidIdentity
 from app.minting.identity import legacy_email_for
+from app.ready_line import log_ready
 from app.users import CurrentUser
 from config import ConfigError, load_settings
 
@@ -161,5 +162,5 @@ def test_unknown_flavor_stops_start_up() -> None:
 
 
 def test_start_up_log_names_the_legacy_flow(broker_logs: LogLines) -> None:
-    legacy_app()
+    log_ready(legacy_app().application)  # as the server does once it serves
     assert "flows=mindset(legacy)" in broker_logs.joined()

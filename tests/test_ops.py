@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from app.observability import telemetry
 from app.observability.metrics import outcome_label, process_metrics
 from app.state import current_broker
+from app.version import VERSION
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, build_app, mindset_settings, sign_in
 
@@ -33,7 +34,7 @@ def sample(name: str, **labels: str) -> float:
 def test_healthz_answers_without_consulting_anything(client: FlaskClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
+    assert response.get_json() == {"status": "ok", "version": VERSION}
     assert response.headers["Cache-Control"] == "no-store"
 
 

@@ -199,7 +199,11 @@ def test_token_mint_subprocess_failure_is_the_routes_json_error(
     assert done.returncode == exit_code
     body = json.loads(done.stdout)
     assert body["error"] == error
-    assert set(body) == {"error", "message", "request_id", "retryable"}
+    # The route's JSON, plus the log line's hint and, when retryable, the wait in seconds.
+    retry = {"retry_after"} if exit_code == EXIT_RETRYABLE else set()
+    assert set(body) == {"error", "message", "request_id", "retryable", "hint", *retry}
+    assert "Retry-After" not in body["message"]
+    assert body["hint"] in done.stderr
     assert body["request_id"] in done.stderr
 
 

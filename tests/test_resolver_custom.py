@@ -9,6 +9,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
+from app.ready_line import log_ready
 from app.users.custom import import_callable
 from config import ConfigError, load_settings
 
@@ -28,6 +29,7 @@ def test_host_callable_names_the_user(broker_logs: LogLines) -> None:
     client.set_cookie("host_user", "ada")
     client.set_cookie("host_email", "ada@example.com")
     assert signed_in_as(client) == {"id": "ada", "email": "ada@example.com", "name": "Host User"}
+    log_ready(client.application)  # as the server does once it serves
     assert f"user_resolver={MODULE}:from_cookie" in broker_logs.joined()
 
 

@@ -8,6 +8,7 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from app.ready_line import log_ready
 from app.users.headers import direct_peer, is_trusted
 from config import ConfigError, load_settings
 
@@ -102,8 +103,9 @@ def test_behind_proxy_fix_the_trusted_proxy_is_still_recognised() -> None:
 
 
 def test_headers_without_trusted_proxies_warn_at_start_up(broker_logs: LogLines) -> None:
-    client_for()
+    client = client_for()
     assert "no BROKER_TRUSTED_PROXIES" in broker_logs.joined()
+    log_ready(client.application)  # as the server does once it serves
     assert "user_resolver=headers" in broker_logs.joined()
 
 

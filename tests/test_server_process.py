@@ -19,6 +19,11 @@ from .broker_server import BrokerServer, session_cookie
 from .conftest import mindset_settings
 
 pytestmark = pytest.mark.network
+STRONG_KEY = fake_secrets.SECRET_KEY
+
+
+def vendor_credentials() -> dict[str, str]:
+    return {k: v for k, v in mindset_settings().items() if k != "SECRET_KEY"}
 
 
 @pytest.fixture(scope="module")
@@ -100,9 +105,11 @@ def test_the_production_server_forces_production(broker: BrokerServer) -> None:
 @pytest.mark.parametrize(
     ("settings", "variable"),
     [
-        ({"MINDSET_API_HOST": "acme.api.mindset.ai", "SECRET_KEY": "s"}, "MINDSET_API_KEY"),
+        ({"MINDSET_API_HOST": "acme.api.mindset.ai", "SECRET_KEY": STRONG_KEY}, "MINDSET_API_KEY"),
         ({}, "SECRET_KEY"),
-        ({"SECRET_KEY": "s"}, "BROKER_SANDBOX"),
+        ({"SECRET_KEY": STRONG_KEY}, "BROKER_SANDBOX"),
+        # A guessable session key would let anyone forge a session: production refuses it.
+        ({**vendor_credentials(), "SECRET_KEY": "changeme"}, "SECRET_KEY"),
     ],
 )
 def test_production_server_refuses_invalid_configuration_with_one_line(

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.version import VERSION
+
 from . import fake_secrets
 from .broker_server import BrokerServer
 from .raw_http import RawAnswer, address, exchange, parse, read_response, read_until_closed
@@ -121,5 +123,5 @@ def test_idle_kept_alive_connection_outlives_the_header_timeout(server: BrokerSe
     with socket.create_connection(address(server.url), timeout=5) as sock:
         for _ in range(2):
             sock.sendall(ask)
-            assert read_response(sock).json() == {"status": "ok"}
+            assert read_response(sock).json() == {"status": "ok", "version": VERSION}
             time.sleep(HEADER_TIMEOUT + 1.2)

@@ -11,6 +11,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from app.ready_line import log_ready
 from app.typingmind import login_url, payload_for, sign
 from app.users import CurrentUser
 from config import ConfigError, load_settings
@@ -187,6 +188,7 @@ def test_typingmind_only_broker_answers_getusertoken_with_json_404(broker_logs: 
     response = client.get("/api/getusertoken")
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_configured"
+    log_ready(client.application)  # as the server does once it serves
     assert "flows=typingmind " in broker_logs.joined()
 
 
@@ -195,6 +197,7 @@ def test_both_flows_are_on_together(broker_logs: LogLines) -> None:
     client = app.test_client()
     sign_in(client, "ada")
     assert client.get("/api/typingmind/authcode").status_code == 200
+    log_ready(app)
     assert "flows=mindset,typingmind " in broker_logs.joined()
 
 

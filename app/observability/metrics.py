@@ -27,6 +27,7 @@ from prometheus_client import (
     multiprocess,
 )
 
+from ..version import VERSION
 from . import telemetry
 
 log = logging.getLogger("broker.metrics")
@@ -101,6 +102,16 @@ class BrokerMetrics:
             multiprocess_mode="livemax",
             registry=r,
         )
+        # The usual Prometheus build_info: always 1, the version in a label, so a dashboard
+        # shows which version each instance runs (an Info metric has no multiprocess mode).
+        self.build_info = Gauge(
+            "broker_build_info",
+            "The broker's version, as a label; always 1.",
+            ["version"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.build_info.labels(VERSION).set(1)
 
     def on_request(self, route: str, method: str, status: int, seconds: float) -> None:
         self.requests.labels(route, method, str(status)).inc()

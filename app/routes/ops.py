@@ -24,6 +24,7 @@ from flask.blueprints import BlueprintSetupState
 from ..errors import error_response
 from ..observability.metrics import CONTENT_TYPE, process_metrics
 from ..state import current_broker
+from ..version import VERSION
 from .blueprint import broker_blueprint
 
 ops = broker_blueprint("broker_ops", __name__)
@@ -64,7 +65,7 @@ def _no_store(response: Response) -> Response:
 
 @ops.get("/healthz")
 def healthz() -> Response:
-    return _no_store(jsonify(status="ok"))
+    return _no_store(jsonify(status="ok", version=VERSION))
 
 
 @ops.get("/readyz")
