@@ -18,11 +18,10 @@ import glob
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 
 from config import read_environment
-from serving import WORKER_CLASSES
+from serving import WORKER_CLASSES, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 
 # The server's own settings may come from the dotenv file too, like the broker's; the shell wins.
@@ -61,11 +60,19 @@ try:
         parse_header_timeout(_setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT)))
     )
 except ValueError as error:
-    sys.exit(f"broker configuration error: {error}")
+    json_logs.exit_with_error(f"broker configuration error: {error}")
 # The broker logs one JSON line per request itself; gunicorn's access log would repeat it.
 accesslog = None
 errorlog = "-"
 loglevel = _setting("BROKER_LOG_LEVEL", "info").lower()
+# The server's own lines (listening, worker boot and exit, timeouts, tracebacks) are JSON too,
+# so every line on stderr parses (serving/json_logs.py).
+logconfig_dict = json_logs.logconfig(loglevel)
+# gunicorn 27 opens a control socket for ``gunicornc`` at one path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance on the
+# machine would take over the first one's. The broker is controlled by signals (HUP, TERM),
+# so there is none.
+control_socket_disable = True
 # Bound what a client can make the server parse before the app sees the request.
 limit_request_line = 8190
 limit_request_fields = 100
@@ -107,8 +114,7 @@ def on_starting(server: object) -> None:
     try:
         load_settings(read_environment())
     except ConfigError as error:
-        print(f"broker configuration error: {error}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        json_logs.exit_with_error(f"broker configuration error: {error}")
 
 
 def child_exit(server: object, worker: object) -> None:
