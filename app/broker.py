@@ -17,6 +17,7 @@ from config import (
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
     RESOLVER_JWT,
+    ConfigError,
     Settings,
     UserResolverSettings,
     load_settings,
@@ -33,7 +34,7 @@ from .observability import redaction, telemetry
 from .protection.hosts import trust_hosts
 from .protection.rate_limits import init_rate_limits
 from .routes import register_blueprints
-from .state import EXTENSION, Broker
+from .state import EXTENSION, Broker, Mount
 from .typingmind import TypingMindCodes
 from .users import UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
@@ -60,6 +61,7 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
         mindset=_mindset_tokens(settings, shared),
         typingmind=TypingMindCodes(settings.typingmind) if settings.typingmind else None,
         resolver_name=resolver_name,
+        demo_login=settings.demo_login and resolver_name == "session",
     )
     if broker.mindset is not None:
         broker.readiness_checks["mindset_circuit"] = broker.mindset.guarded_call.readiness
@@ -118,7 +120,13 @@ def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -
 
 
 def init_broker(
-    app: Flask, settings: Settings | None = None, *, resolver: HostResolver | None = None
+    app: Flask,
+    settings: Settings | None = None,
+    *,
+    resolver: HostResolver | None = None,
+    ops: bool = False,
+    demo: bool = False,
+    prefix: str = "/broker",
 ) -> Broker:
     """Attach the broker to ``app`` and register its routes and ``flask typingmind`` commands.
 
@@ -126,13 +134,23 @@ def init_broker(
     ``app.config`` (the same ``MINDSET_*``, ``TYPINGMIND_*``, ``BROKER_*`` names and its
     ``SECRET_KEY``), and ``resolver``, a callable returning ``{"id", "email", "name"}`` or
     ``None``, lets the host say who is signed in its own way (e.g. Flask-Login's
-    ``current_user``). Invalid configuration raises ``ConfigError``.
+    ``current_user``). The host gets the token routes, TypingMind's sign-in and the
+    ``/broker/`` front-end files; ``ops=True`` adds ``/healthz``, ``/readyz``, ``/metrics``
+    and ``/openapi.json``, ``demo=True`` the demo (when ``BROKER_DEMO_LOGIN`` is on), both
+    under ``prefix``. Invalid configuration, or a broker route that clashes with one the app
+    already has, raises ``ConfigError``.
     """
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ConfigError(
+            f"init_broker prefix={prefix!r}: give a path such as '/broker' (a leading slash, "
+            "no trailing one), or '' for the root"
+        )
     if settings is None:
         settings = load_settings(app.config)
     redaction.register_settings_secrets(settings)
     trust_hosts(app, settings)
     broker = build_broker(settings, resolver=resolver)
+    broker.mount = Mount(ops=ops, demo=demo, prefix=prefix)
     app.extensions[EXTENSION] = broker
     init_rate_limits(app, broker)
     register_blueprints(app, broker)
@@ -149,7 +167,14 @@ def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
             "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
             "MINDSET_APP_UID to use your real app"
         )
-    if settings.demo_login and settings.is_production:
+    if settings.demo_login and not broker.demo_login:
+        log.warning(
+            "BROKER_DEMO_LOGIN is on but the demo login is off: it signs users into the "
+            "session, and user_resolver=%s does not read the session, so it could sign nobody "
+            "in; unset BROKER_DEMO_LOGIN, or use the session resolver to try the demo",
+            broker.resolver_name,
+        )
+    if broker.demo_login and settings.is_production:
         # An error, not a warning: config check refuses it, and it must stand out in any log.
         log.error("DEMO LOGIN IS ON IN PRODUCTION: %s", DEMO_LOGIN_IN_PRODUCTION)
     if settings.secret_key_generated:
@@ -179,6 +204,6 @@ def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
         settings.env,
         ",".join(broker.flows()) or "none",
         broker.resolver_name,
-        "on" if settings.demo_login else "off",
+        "on" if broker.demo_login else "off",
         extra={"flows": broker.flows(), "user_resolver": broker.resolver_name},
     )
