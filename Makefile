@@ -31,6 +31,7 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 # FLASK_SKIP_DOTENV: the broker reads its dotenv file itself (BROKER_ENV_FILE, default .env).
+# Flask's development server: the broker's lines are JSON, Werkzeug's own stay plain text.
 run: $(VENV)/.runtime
 	FLASK_SKIP_DOTENV=1 $(BIN)/python -m flask --app wsgi run --host $(HOST) --port $(PORT)
 
