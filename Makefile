@@ -8,11 +8,12 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve test lint imports typecheck bandit system-packages unit mutation bench soak clean help
+.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench soak clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
+	@echo "make standin - the stand-in Mindset API on http://127.0.0.1:$(STANDIN_PORT), for a local production trial"
 	@echo "make test   - lint, import layers, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make mutation - mutation testing of the security-critical modules (about 20 min)"
@@ -30,11 +31,20 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime
 
 # FLASK_SKIP_DOTENV: the broker reads its dotenv file itself (BROKER_ENV_FILE, default .env).
+# Flask's development server: the broker's lines are JSON, Werkzeug's own stay plain text.
 run: $(VENV)/.runtime
 	FLASK_SKIP_DOTENV=1 $(BIN)/python -m flask --app wsgi run --host $(HOST) --port $(PORT)
 
 serve: $(VENV)/.runtime
 	$(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+# The stand-in Mindset API on loopback (standin/README.md), for a local production trial
+# against `make serve` (README, "Production"). Only the runtime environment is needed.
+STANDIN_PORT ?= 9911
+STANDIN_APP_UID ?= dev-app
+standin: $(VENV)/.runtime
+	STANDIN_API_KEY=$${STANDIN_API_KEY:-dev-key} $(BIN)/python -m standin \
+		--app-uid $(STANDIN_APP_UID) --port $(STANDIN_PORT)
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -797,7 +797,11 @@ def production_refusals(reader: Reader) -> list[str]:
     """
     if reader.field(Settings, "env") != PRODUCTION:
         return []
-    if reader.field(Settings, "demo_login", default=_no_vendor_credentials(reader)):
+    # The demo login signs users into the session: with another resolver it is off anyway.
+    if (
+        reader.field(Settings, "demo_login", default=_no_vendor_credentials(reader))
+        and reader.field(UserResolverSettings, "kind") == RESOLVER_SESSION
+    ):
         return [DEMO_LOGIN_IN_PRODUCTION]
     return []
 

@@ -18,13 +18,12 @@ import glob
 import multiprocessing
 import os
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 from config import ConfigError, load_settings, read_environment
-from serving import WORKER_CLASSES
+from serving import WORKER_CLASSES, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 
 
@@ -83,7 +82,7 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
 try:
     _options = server_options(read_environment())
 except ConfigError as _error:
-    sys.exit(f"broker configuration error: {_error}")
+    json_logs.exit_with_error(f"broker configuration error: {_error}")
 
 bind = _options["bind"]
 workers = _options["workers"]
@@ -101,6 +100,14 @@ graceful_timeout = 20
 accesslog = None
 errorlog = "-"
 loglevel = _options["loglevel"]
+# The server's own lines (listening, worker boot and exit, timeouts, tracebacks) are JSON too,
+# so every line on stderr parses (serving/json_logs.py).
+logconfig_dict = json_logs.logconfig(loglevel)
+# gunicorn 27 opens a control socket for ``gunicornc`` at one path per user
+# ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance on the
+# machine would take over the first one's. The broker is controlled by signals (HUP, TERM),
+# so there is none.
+control_socket_disable = True
 # Bound what a client can make the server parse before the app sees the request.
 limit_request_line = 8190
 limit_request_fields = 100
@@ -150,8 +157,7 @@ def on_starting(server: Any) -> None:
     try:
         load_settings(read_environment())
     except ConfigError as error:
-        print(f"broker configuration error: {error}", file=sys.stderr, flush=True)
-        sys.exit(1)
+        json_logs.exit_with_error(f"broker configuration error: {error}")
     _check_reloads(server)
 
 

@@ -45,7 +45,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     register_app_error_handlers(app)
     try:
         # Building the broker may still refuse configuration (an unimportable resolver).
-        init_broker(app, settings)
+        # The standalone broker serves everything, at the root as it always has.
+        init_broker(app, settings, ops=True, demo=True, prefix="")
     except ConfigError as error:
         if diagnosis_requested():
             return unconfigured_app(source, error)

@@ -16,6 +16,8 @@ from config import (
     RESOLVER_CUSTOM,
     RESOLVER_HEADERS,
     RESOLVER_JWT,
+    RESOLVER_SESSION,
+    ConfigError,
     Settings,
     UserResolverSettings,
     load_settings,
@@ -32,7 +34,7 @@ from .protection.hosts import trust_hosts
 from .protection.rate_limits import init_rate_limits
 from .routes import register_blueprints
 from .startup_warnings import startup_warnings
-from .state import EXTENSION, Broker
+from .state import EXTENSION, Broker, Mount
 from .typingmind import TypingMindCodes
 from .users import UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
@@ -59,6 +61,7 @@ def build_broker(settings: Settings, *, resolver: HostResolver | None = None) ->
         mindset=_mindset_tokens(settings, shared),
         typingmind=TypingMindCodes(settings.typingmind) if settings.typingmind else None,
         resolver_name=resolver_name,
+        demo_login=settings.demo_login and resolver_name == RESOLVER_SESSION,
     )
     if broker.mindset is not None:
         broker.readiness_checks["mindset_circuit"] = broker.mindset.guarded_call.readiness
@@ -117,7 +120,13 @@ def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -
 
 
 def init_broker(
-    app: Flask, settings: Settings | None = None, *, resolver: HostResolver | None = None
+    app: Flask,
+    settings: Settings | None = None,
+    *,
+    resolver: HostResolver | None = None,
+    ops: bool = False,
+    demo: bool = False,
+    prefix: str = "/broker",
 ) -> Broker:
     """Attach the broker to ``app`` and register its routes and ``flask typingmind`` commands.
 
@@ -125,13 +134,23 @@ def init_broker(
     ``app.config`` (the same ``MINDSET_*``, ``TYPINGMIND_*``, ``BROKER_*`` names and its
     ``SECRET_KEY``), and ``resolver``, a callable returning ``{"id", "email", "name"}`` or
     ``None``, lets the host say who is signed in its own way (e.g. Flask-Login's
-    ``current_user``). Invalid configuration raises ``ConfigError``.
+    ``current_user``). The host gets the token routes, TypingMind's sign-in and the
+    ``/broker/`` front-end files; ``ops=True`` adds ``/healthz``, ``/readyz``, ``/metrics``
+    and ``/openapi.json``, ``demo=True`` the demo (when ``BROKER_DEMO_LOGIN`` is on), both
+    under ``prefix``. Invalid configuration, or a broker route that clashes with one the app
+    already has, raises ``ConfigError``.
     """
+    if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
+        raise ConfigError(
+            f"init_broker prefix={prefix!r}: give a path such as '/broker' (a leading slash, "
+            "no trailing one), or '' for the root"
+        )
     if settings is None:
         settings = load_settings(app.config)
     redaction.register_settings_secrets(settings)
     trust_hosts(app, settings)
     broker = build_broker(settings, resolver=resolver)
+    broker.mount = Mount(ops=ops, demo=demo, prefix=prefix)
     app.extensions[EXTENSION] = broker
     init_rate_limits(app, broker)
     register_blueprints(app, broker)
@@ -143,6 +162,9 @@ def init_broker(
 def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
     settings = broker.settings
     for level, message in startup_warnings(
-        settings, hosts_checked=hosts_checked, resolver_name=broker.resolver_name
+        settings,
+        hosts_checked=hosts_checked,
+        resolver_name=broker.resolver_name,
+        demo_login=broker.demo_login,
     ):
         log.log(level, "%s", message)

@@ -32,7 +32,7 @@ def log_ready(app: Flask) -> None:
         settings.env,
         ",".join(broker.flows()) or "none",
         broker.resolver_name,
-        "on" if settings.demo_login else "off",
+        "on" if broker.demo_login else "off",
         extra={"version": VERSION, "flows": broker.flows(), "user_resolver": broker.resolver_name},
     )
 

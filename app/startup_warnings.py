@@ -13,6 +13,7 @@ from typing import NamedTuple
 from config import (
     DEMO_LOGIN_IN_PRODUCTION,
     RESOLVER_HEADERS,
+    RESOLVER_SESSION,
     Settings,
     plaintext_vendor_host,
     weak_secret_key,
@@ -25,11 +26,20 @@ class StartupWarning(NamedTuple):
 
 
 def startup_warnings(
-    settings: Settings, *, hosts_checked: bool, resolver_name: str | None = None
+    settings: Settings,
+    *,
+    hosts_checked: bool,
+    resolver_name: str | None = None,
+    demo_login: bool | None = None,
 ) -> list[StartupWarning]:
     """Every warning for ``settings``; ``hosts_checked``: a Host allow-list is in force;
-    ``resolver_name``: the resolver in use (a host's own wins over ``BROKER_USER_RESOLVER``)."""
+    ``resolver_name``: the resolver in use (a host's own wins over ``BROKER_USER_RESOLVER``);
+    ``demo_login``: whether the demo login is really on (by default, ``BROKER_DEMO_LOGIN``
+    while users come from the session, the only place it can sign them in)."""
     found: list[StartupWarning] = []
+    resolver = settings.users.kind if resolver_name is None else resolver_name
+    if demo_login is None:
+        demo_login = settings.demo_login and resolver == RESOLVER_SESSION
 
     def warn(message: str, level: int = logging.WARNING) -> None:
         found.append(StartupWarning(level, message))
@@ -40,10 +50,16 @@ def startup_warnings(
             "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
             "MINDSET_APP_UID to use your real app"
         )
-    if settings.demo_login and settings.is_production:
+    if settings.demo_login and not demo_login:
+        warn(
+            "BROKER_DEMO_LOGIN is on but the demo login is off: it signs users into the "
+            f"session, and user_resolver={resolver} does not read the session, so it could "
+            "sign nobody in; unset BROKER_DEMO_LOGIN, or use the session resolver to try the demo"
+        )
+    if demo_login and settings.is_production:
         # An error, not a warning: config check refuses it, and it must stand out in any log.
         warn(f"DEMO LOGIN IS ON IN PRODUCTION: {DEMO_LOGIN_IN_PRODUCTION}", logging.ERROR)
-    elif settings.demo_login and not settings.sandbox:
+    elif demo_login and not settings.sandbox:
         warn(
             "BROKER_DEMO_LOGIN is on: POST /demo/login signs anyone in as anyone; "
             "for demonstrations only, never in front of real users"
@@ -57,7 +73,7 @@ def startup_warnings(
         weakness = weak_secret_key(settings.secret_key)
         if weakness is not None:
             warn(f"SECRET_KEY is weak ({weakness}): production refuses it; use a long random one")
-    if settings.demo_login and settings.demo.sdk_url is None and not settings.sandbox:
+    if demo_login and settings.demo.sdk_url is None and not settings.sandbox:
         warn(
             "MINDSET_SDK_URL is not set: the demo page uses the broker's stand-in SDK, "
             "which only understands stand-in tokens"
@@ -75,7 +91,6 @@ def startup_warnings(
             "their tokens travel to MINDSET_API_HOST over plain http, readable and alterable "
             "by anyone on the path; use https:// unless that path is private and protected"
         )
-    resolver = settings.users.kind if resolver_name is None else resolver_name
     if resolver == RESOLVER_HEADERS and not settings.users.headers.trusted_proxies:
         warn(
             "BROKER_USER_RESOLVER=headers with no BROKER_TRUSTED_PROXIES: identity headers are "

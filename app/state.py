@@ -33,6 +33,17 @@ TYPINGMIND_SETTINGS = "TYPINGMIND_JWT_SECRET and TYPINGMIND_URL"
 ReadinessCheck = Callable[[], tuple[str, dict[str, Any]]]
 
 
+@dataclass(frozen=True)
+class Mount:
+    """Which optional routes an app carries, and where: the standalone broker has them all
+    at the root; a host app opts in (``init_broker(app, ops=True, demo=True, prefix=...)``)."""
+
+    ops: bool = False
+    demo: bool = False
+    # Before the ops routes and the demo's /demo/: "" or a path such as "/broker".
+    prefix: str = ""
+
+
 @dataclass
 class Broker:
     """Everything a request needs, built once per process."""
@@ -44,6 +55,10 @@ class Broker:
     typingmind: TypingMindCodes | None = None
     # How resolve_user knows the user, for the start-up log: "session", "jwt", a callable...
     resolver_name: str = "session"
+    # BROKER_DEMO_LOGIN, and only while users come from the session: the demo login writes
+    # the session, which no other resolver reads, so it could sign nobody in.
+    demo_login: bool = False
+    mount: Mount = field(default_factory=Mount)
 
     def flows(self) -> list[str]:
         flows = []

@@ -35,6 +35,7 @@ from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
 from .deadlines import REFUSAL_LINGER, header_timeout
+from .json_logs import BootRefusalAsLogLine
 from .refusals import HeaderTimeout, refuse
 
 WAITING_PHASES = ("new", "idle", "headers")
@@ -103,7 +104,7 @@ class SheddingPool(Pool):  # type: ignore[misc]
         return True
 
 
-class GeventWorker(ggevent.GeventWorker):  # type: ignore[misc]
+class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_seconds = header_timeout()

@@ -28,12 +28,13 @@ from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
 
 from .deadlines import REFUSAL_LINGER, header_timeout
+from .json_logs import BootRefusalAsLogLine
 from .refusals import HeaderTimeout, close_quietly, refuse
 
 END_OF_HEADERS = b"\r\n\r\n"
 
 
-class ThreadWorker(gthread.ThreadWorker):  # type: ignore[misc]
+class ThreadWorker(BootRefusalAsLogLine, gthread.ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_seconds = header_timeout()

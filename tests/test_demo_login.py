@@ -6,7 +6,7 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from .conftest import AUTH_URL, build_app, mindset_settings
+from .conftest import AUTH_URL, LogLines, build_app, mindset_settings
 
 
 @pytest.fixture
@@ -51,3 +51,21 @@ def test_demo_routes_do_not_exist_when_off() -> None:
     response = client.post("/demo/login", data={"external_id": "ada"})
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    "resolver",
+    [
+        {"BROKER_USER_RESOLVER": "jwt", "BROKER_JWT_SECRET": "j" * 40},
+        {"BROKER_USER_RESOLVER": "headers", "BROKER_TRUSTED_PROXIES": "127.0.0.1"},
+    ],
+)
+def test_demo_login_is_off_when_users_do_not_come_from_the_session(
+    resolver: dict[str, str], broker_logs: LogLines
+) -> None:
+    """It writes the session, which these resolvers never read: it could sign nobody in."""
+    client = build_app(mindset_settings(BROKER_DEMO_LOGIN="1", **resolver)).test_client()
+    assert client.post("/demo/login", data={"external_id": "ada"}).status_code == 404
+    assert client.get("/demo/").status_code == 404
+    assert "/demo/login" not in client.get("/openapi.json").get_json()["paths"]
+    assert "the demo login is off" in broker_logs.joined()

@@ -228,3 +228,62 @@ def test_typingmind_widget_is_left_out_when_no_code_can_be_signed(
 def test_no_typingmind_section_without_typingmind() -> None:
     client = build_app(mindset_settings(BROKER_DEMO_LOGIN="1")).test_client()
     assert "TypingMind" not in client.get("/demo/").get_data(as_text=True)
+
+
+def typingmind_only_demo() -> FlaskClient:
+    settings = {
+        "SECRET_KEY": fake_secrets.SECRET_KEY,
+        "BROKER_DEMO_LOGIN": "1",
+        "TYPINGMIND_JWT_SECRET": fake_secrets.TYPINGMIND_SECRET,
+        "TYPINGMIND_URL": TM_URL,
+    }
+    return build_app(settings).test_client()
+
+
+def test_a_typingmind_only_page_links_to_the_typingmind_sign_in_and_shows_no_mindset_steps() -> (
+    None
+):
+    client = typingmind_only_demo()
+    signed_out = client.get("/demo/").get_data(as_text=True)
+    assert "Sign in to get a TypingMind code" in signed_out
+    assert 'id="typingmind-login"' not in signed_out
+    client.post("/demo/login", data={"external_id": "ada", "email": "ada@example.com"})
+    scripts, config, _csp = page(client)
+    html = client.get("/demo/").get_data(as_text=True)
+    assert 'id="typingmind-login" href="/typingmind/login"' in html
+    assert "Mindset" not in html
+    assert "mindset.init" not in html
+    assert "The token" not in html
+    assert "The agents" not in html
+    assert "<h2>2. TypingMind</h2>" in html
+    assert scripts.agents == []
+    assert config["sdkUrl"] is None
+    followed = client.get("/typingmind/login")
+    assert followed.status_code == 302
+    assert followed.headers["Location"].startswith(f"{TM_URL}/?externalAuthCode=")
+
+
+class Buttons(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.classes: dict[str, str] = {}
+        self._open: dict[str, str | None] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._open = dict(attrs) if tag == "button" and "hidden" not in dict(attrs) else None
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None and data.strip():
+            self.classes[data.strip()] = self._open.get("class") or "primary"
+            self._open = None
+
+
+def test_sign_out_is_the_primary_action_once_signed_in() -> None:
+    client = build_app(mindset_settings(BROKER_DEMO_LOGIN="1")).test_client()
+    signed_out = Buttons()
+    signed_out.feed(client.get("/demo/").get_data(as_text=True))
+    assert signed_out.classes == {"Sign in": "primary"}
+    client.post("/demo/login", data={"external_id": "ada"})
+    signed_in = Buttons()
+    signed_in.feed(client.get("/demo/").get_data(as_text=True))
+    assert signed_in.classes == {"Sign out": "primary", "Sign in as someone else": "secondary"}

@@ -17,6 +17,7 @@ from responses import matchers
 
 from app.broker import init_broker
 from app.state import current_broker
+from app.version import VERSION
 from config import ConfigError
 from examples.flask_login_host import create_host_app
 
@@ -143,6 +144,109 @@ def test_init_broker_in_a_host_raises_config_errors_for_the_host_to_handle() -> 
         init_broker(app)
 
 
+# --- which routes a host gets, and clashes ----------------------------------------------------
+
+# The routes the README's mounting section lists for init_broker(app).
+HOST_ROUTES = {
+    "/api/getusertoken",
+    "/api/typingmind/authcode",
+    "/typingmind/login",
+    "/broker/<path:filename>",
+}
+OPS_ROUTES = {"/healthz", "/readyz", "/metrics", "/openapi.json"}
+
+
+def routes(app: Flask) -> set[str]:
+    return {rule.rule for rule in app.url_map.iter_rules()}
+
+
+def host_app(**config: Any) -> Flask:
+    app = Flask(__name__)
+    app.config.update({**mindset_settings(), **config})
+    return app
+
+
+def test_init_broker_adds_only_the_documented_routes_to_a_host() -> None:
+    app = host_app()
+    assert routes(app) == {"/static/<path:filename>"}
+    init_broker(app)
+    assert routes(app) - {"/static/<path:filename>"} == HOST_ROUTES
+
+
+def test_a_host_in_sandbox_mode_gets_no_demo_unless_it_asks() -> None:
+    # No vendor settings: the sandbox, where BROKER_DEMO_LOGIN defaults to on.
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY)
+    init_broker(app)
+    client = app.test_client()
+    assert client.post("/demo/login", data={"external_id": "ada"}).status_code == 404
+    assert client.get("/broker/demo/").status_code == 404
+
+
+def test_ops_and_demo_are_opt_in_under_the_prefix() -> None:
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY)
+    init_broker(app, ops=True, demo=True, prefix="/broker")
+    assert {f"/broker{path}" for path in OPS_ROUTES} <= routes(app)
+    assert not OPS_ROUTES & routes(app)
+    client = app.test_client()
+    assert client.get("/broker/healthz").get_json() == {"status": "ok", "version": VERSION}
+    assert client.get("/healthz").status_code == 404
+    signed_in = client.post("/broker/demo/login", data={"external_id": "ada"})
+    assert signed_in.get_json()["signedIn"]["id"] == "ada"
+    page = client.get("/broker/demo/")
+    assert page.status_code == 200
+    assert b'"loginUrl": "/broker/demo/login"' in page.data
+    paths = client.get("/broker/openapi.json").get_json()["paths"]
+    assert {"/broker/healthz", "/broker/demo/login", "/api/getusertoken"} <= paths.keys()
+    assert "/healthz" not in paths
+
+
+@pytest.mark.parametrize(
+    ("host_path", "options"),
+    [
+        ("/api/getusertoken", {}),
+        ("/typingmind/login", {}),
+        ("/healthz", {"ops": True, "prefix": ""}),
+        ("/broker/readyz", {"ops": True}),
+    ],
+)
+def test_a_broker_route_clashing_with_a_host_route_stops_start_up(
+    host_path: str, options: dict[str, Any]
+) -> None:
+    app = host_app()
+    app.add_url_rule(host_path, "hosts_own", lambda: "the host's")
+    with pytest.raises(ConfigError, match=f"GET {host_path} .*hosts_own"):
+        init_broker(app, **options)
+
+
+def test_a_host_route_on_another_method_of_the_same_path_is_no_clash() -> None:
+    app = host_app()
+    app.add_url_rule("/api/getusertoken", "hosts_own", lambda: "posted", methods=["POST"])
+    init_broker(app)
+    assert app.test_client().post("/api/getusertoken").get_data(as_text=True) == "posted"
+
+
+@pytest.mark.parametrize("prefix", ["broker", "/broker/"])
+def test_a_prefix_that_is_not_a_path_is_refused(prefix: str) -> None:
+    with pytest.raises(ConfigError, match="prefix"):
+        init_broker(host_app(), prefix=prefix)
+
+
+def test_the_example_host_keeps_its_own_healthz_beside_the_brokers(host: FlaskClient) -> None:
+    assert host.get("/healthz").get_data(as_text=True) == "host ok"
+    assert host.get("/broker/healthz").get_json() == {"status": "ok", "version": VERSION}
+    assert host.get("/broker/readyz").status_code == 200
+
+
+def test_the_demo_login_is_off_with_a_resolver_that_does_not_read_the_session() -> None:
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY, BROKER_DEMO_LOGIN="1")
+    broker = init_broker(app, resolver=lambda: None, demo=True)
+    assert broker.demo_login is False
+    assert not any("/demo/" in rule for rule in routes(app))
+
+
 # --- the example as a real process --------------------------------------------------------------
 
 
@@ -180,3 +284,23 @@ def test_example_host_runs_as_a_process_and_signs_its_user_into_typingmind(
     code = location.split("externalAuthCode=", 1)[1]
     claims = jwt.decode(code, fake_secrets.TYPINGMIND_SECRET, algorithms=["HS256"])
     assert claims["user"] == {"id": "grace", "email": "grace@example.com", "name": "Grace Hopper"}
+
+
+def test_the_readmes_mounting_example_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Mounting inside your Flask app", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "readme_host.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("SECRET_KEY", fake_secrets.SECRET_KEY)
+    monkeypatch.setenv("MINDSET_API_KEY", fake_secrets.API_KEY)
+    monkeypatch.setenv("MINDSET_APP_UID", fake_secrets.APP_UID)
+    module = __import__("readme_host")
+    client = module.app.test_client()
+    assert client.get("/healthz").get_data(as_text=True) == "ok"
+    assert client.get("/broker/healthz").get_json() == {"status": "ok", "version": VERSION}
+    assert client.get("/api/getusertoken").get_json()["error"] == "not_signed_in"
+    with client.get("/broker/mindset-auth.js") as helper:
+        assert helper.status_code == 200

@@ -3,6 +3,7 @@ loopback sockets to the stand-in vendor process."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -123,8 +124,11 @@ def test_production_server_refuses_invalid_configuration_with_one_line(
     }
     result = run_to_end([GUNICORN, "-c", "gunicorn.conf.py", "wsgi:app"], env)
     assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if "configuration error" in line]
-    assert len(errors) == 1
-    assert errors[0].startswith("broker configuration error: ")
-    assert variable in errors[0]
+    # A JSON line like every other line of the production server (serving/json_logs.py).
+    lines = [line for line in result.stderr.splitlines() if "configuration error" in line]
+    assert len(lines) == 1
+    error = json.loads(lines[0])
+    assert error["level"] == "error"
+    assert error["msg"].startswith("broker configuration error: ")
+    assert variable in error["msg"]
     assert "Traceback" not in result.stderr

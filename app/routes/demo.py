@@ -86,7 +86,11 @@ def page() -> Response:
     if standin_sdk:
         sdk_url = url_for(".sandbox_sdk")
     agent_uids = settings.demo.agent_uids or (STANDIN_AGENT_UIDS if standin_sdk else ())
-    problem = _page_problem(broker.mindset is not None, sdk_url, agent_uids)
+    mindset_on = broker.mindset is not None
+    problem = _page_problem(mindset_on, sdk_url, agent_uids)
+    if not mindset_on and broker.typingmind is not None:
+        # A TypingMind-only broker: no Mindset steps, no SDK, nothing to say is missing.
+        problem, sdk_url, standin_sdk = None, None, False
     config = {
         "appUid": settings.mindset.app_uid if settings.mindset else None,
         "sdkUrl": None if problem else sdk_url,
@@ -97,7 +101,9 @@ def page() -> Response:
     widget = _typingmind_widget(broker, user)
     html = render_template(
         "broker_demo.html",
+        mindset=mindset_on,
         typingmind=widget,
+        typingmind_login_url=url_for("broker_typingmind.login") if widget else None,
         user=user,
         sandbox=settings.sandbox,
         standin_sdk=standin_sdk,

@@ -284,11 +284,18 @@ def add_path(path: str, operations: dict[str, Any]) -> None:
     _extra_paths.setdefault(path, {}).update(operations)
 
 
-def document(*, demo_login: bool) -> dict[str, Any]:
-    """The whole description for an app with these flows."""
-    paths = copy.deepcopy({**PATHS, **_extra_paths})
+# Served under init_broker's prefix in a host app (the demo's paths too).
+PREFIXED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
+
+
+def document(*, demo_login: bool, prefix: str = "") -> dict[str, Any]:
+    """The whole description for an app with these flows, its ops and demo under ``prefix``."""
+    paths = {
+        (prefix + path if path in PREFIXED_PATHS else path): operations
+        for path, operations in copy.deepcopy({**PATHS, **_extra_paths}).items()
+    }
     if demo_login:
-        paths.update(copy.deepcopy(DEMO_PATHS))
+        paths.update({prefix + path: ops for path, ops in copy.deepcopy(DEMO_PATHS).items()})
     return {
         "openapi": "3.1.0",
         "info": {
@@ -307,4 +314,7 @@ openapi = broker_blueprint("broker_openapi", __name__)
 
 @openapi.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(document(demo_login=current_broker().settings.demo_login))
+    broker = current_broker()
+    return jsonify(
+        document(demo_login=broker.mount.demo and broker.demo_login, prefix=broker.mount.prefix)
+    )

@@ -13,6 +13,11 @@
  *   its Retry-After header says (capped at `maxRetryAfterSeconds`).
  * - Sends the page's cookies (`credentials: 'include'`): the broker finds the user there.
  *
+ * For code that wants the bare token string (what older SDK generations took, and the name
+ * the vendor's back-end page gives the callback): `getAuthToken()`, or
+ * `createGetAuthToken(options)` with the same options. It shares the request in flight with
+ * `fetchAuthentication` for the same URL.
+ *
  * Plain JavaScript, no dependencies, no build step: serve it as it is or copy it.
  */
 
@@ -61,6 +66,21 @@ export function createFetchAuthentication(options = {}) {
     return pending;
   };
 }
+
+/**
+ * The same as createFetchAuthentication, answering the bare token string instead of `{ token }`.
+ * @param {Partial<typeof DEFAULTS>} options
+ * @returns {() => Promise<string>}
+ */
+export function createGetAuthToken(options = {}) {
+  const fetchAuthentication = createFetchAuthentication(options);
+  return async function getAuthToken() {
+    return (await fetchAuthentication()).token;
+  };
+}
+
+/** The bare token string from the broker at `/api/getusertoken`, with the default options. */
+export const getAuthToken = createGetAuthToken();
 
 async function requestWithRetries(settings) {
   for (let attempt = 0; ; attempt += 1) {

@@ -5,6 +5,8 @@ pages. It adds three things: the broker's settings in its ``app.config`` (``MIND
 ``TYPINGMIND_*``, ``BROKER_*``; ``SECRET_KEY`` is the host's own), one call to
 :func:`app.broker.init_broker`, and a resolver telling the broker who ``current_user`` is.
 Then ``GET /api/getusertoken`` (and the TypingMind routes) answer for the host's users.
+The host has a ``/healthz`` of its own; the broker's ops routes, asked for with ``ops=True``,
+join under ``/broker/`` beside it (``/broker/healthz``, ``/broker/readyz``...).
 
 Run it: ``HOST_DEMO_PASSWORD=... SECRET_KEY=... MINDSET_API_HOST=... python -m
 examples.flask_login_host --port 8000``.
@@ -87,10 +89,16 @@ def create_host_app(config: Mapping[str, Any]) -> Flask:
         logout_user()
         return redirect(url_for("home"))
 
+    @app.get("/healthz")
+    def healthz() -> str:
+        # The host's own probe: the broker's ops routes must not take its path.
+        return "host ok"
+
     @app.errorhandler(404)
     def not_found(error: Exception) -> tuple[str, int]:
         # The host's own error page: mounting the broker must leave it alone.
         return "<h1>Host app: page not found</h1>", 404
 
-    init_broker(app, resolver=broker_user)
+    # After the host's own routes, so a broker route clashing with one of them stops start-up.
+    init_broker(app, resolver=broker_user, ops=True, prefix="/broker")
     return app

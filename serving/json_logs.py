@@ -1,0 +1,89 @@
+"""The production server's own log lines (gunicorn's and its workers') as JSON, like the broker's.
+
+``gunicorn.conf.py`` hands :data:`LOGCONFIG` to gunicorn (``logconfig_dict``), so "Listening
+at", "Booting worker", "Worker timeout" and a worker's traceback are one JSON object per line
+on stderr, with the same ``ts``, ``level``, ``logger`` and ``msg`` fields as the broker's
+lines (``app/observability/logs.py``). Standard library only: gunicorn's master loads this
+before any worker exists, and a gevent worker patches the standard library after.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any, NoReturn
+
+
+def log_timestamp(created: float, msecs: float) -> str:
+    """UTC, millisecond precision, the same on every line of the broker's stream."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{int(msecs):03d}Z"
+
+
+class JsonLineFormatter(logging.Formatter):
+    """One JSON object per record; a traceback travels inside it (``exc``), never on its own
+    lines, so a log collector never sees half a record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": log_timestamp(record.created, record.msecs),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = record.stack_info
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def logconfig(level: str) -> dict[str, Any]:
+    """gunicorn's ``logconfig_dict``: its error log and every other library's lines (the root
+    logger, at ``warning``) as JSON on stderr. The access log stays off: the broker writes one
+    JSON line per request itself."""
+    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": f"{__name__}.JsonLineFormatter"}},
+        "handlers": {"error_console": handler, "console": handler},
+        "root": {"level": "WARNING", "handlers": ["console"]},
+        "loggers": {
+            "gunicorn.error": {
+                "level": level.upper(),
+                "handlers": ["error_console"],
+                "propagate": False,
+            },
+            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
+        },
+    }
+
+
+def exit_with_error(message: str) -> NoReturn:
+    """Stop the server with ``message`` as one JSON ``error`` line (a start-up refusal is a
+    log line like any other)."""
+    record = logging.LogRecord("broker.server", logging.ERROR, __file__, 0, message, None, None)
+    print(JsonLineFormatter().format(record), file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+class BootRefusalAsLogLine:
+    """Mixed into the broker's workers: the app's start-up refusal (``SystemExit`` with a
+    message, e.g. an unimportable ``BROKER_USER_RESOLVER``) becomes a JSON ``error`` line on
+    gunicorn's error log instead of Python's bare text on stderr. The exit code is unchanged."""
+
+    log: Any
+
+    def load_wsgi(self) -> None:
+        try:
+            super().load_wsgi()  # type: ignore[misc]
+        except SystemExit as refusal:
+            if not isinstance(refusal.code, str):
+                raise
+            self.log.error(refusal.code)
+            raise SystemExit(1) from None
