@@ -17,15 +17,21 @@ IMAGE=${IMAGE:-localhost/mindset-token-broker:test}
 PYTHON=${PYTHON:-.venv/bin/python}
 started=$SECONDS
 step() { echo "image-test: $* ($((SECONDS - started)) s)"; }
+trap 'echo "image-test: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR
 
 scripts/install-system-packages.sh podman buildah runc debootstrap
 
 # The first plain Debian archive this machine's apt uses (one-line or deb822 sources).
 apt_mirror() {
-    local files=(/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)
+    local files=() file
+    for file in /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+        /etc/apt/sources.list.d/*.sources; do
+        [ -f "$file" ] && files+=("$file")
+    done
+    ((${#files[@]})) || return 0
     awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { print $i; break } }
-         $1 == "URIs:" { print $2 }' "${files[@]}" 2>/dev/null \
-        | grep -E '/debian/?$' | head -n 1
+         $1 == "URIs:" { print $2 }' "${files[@]}" \
+        | awk '/\/debian\/?$/ { print; exit }'
 }
 
 if podman image exists "$BASE_IMAGE"; then
