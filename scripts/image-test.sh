@@ -20,6 +20,12 @@ step() { echo "image-test: $* ($((SECONDS - started)) s)"; }
 trap 'echo "image-test: FAILED: line $LINENO: $BASH_COMMAND" >&2' ERR
 
 scripts/install-system-packages.sh podman buildah runc debootstrap
+# podman's network back end is only a recommended package, which the line above leaves out;
+# without it every podman command fails, even with --network host.
+if [ ! -x /usr/lib/podman/netavark ]; then
+    echo "installing netavark (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends netavark
+fi
 
 # The first plain Debian archive this machine's apt uses (one-line or deb822 sources).
 apt_mirror() {
@@ -50,7 +56,7 @@ else
     fi
     rm -f "$rootfs.log"
     # An imported file system has no image configuration: give it Debian's PATH.
-    tar -C "$rootfs" -c . | podman import \
+    tar -C "$rootfs" -c . | podman import --quiet \
         --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
         --change 'CMD ["/bin/bash"]' - "$BASE_IMAGE" >/dev/null
     rm -rf "$rootfs"
