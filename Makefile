@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench soak clean help
+.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench soak image-test clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
@@ -17,6 +17,7 @@ help:
 	@echo "make test   - lint, import layers, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make mutation - mutation testing of the security-critical modules (about 20 min)"
+	@echo "make image-test - build the container image (Debian base, no registry) and prove it with podman"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
 
 $(BIN)/python:
@@ -89,6 +90,11 @@ soak: $(VENV)/.dev
 bench: $(VENV)/.dev
 	scripts/install-system-packages.sh wrk nginx redis-server
 	$(BIN)/python bench/run.py
+
+# Builds the Dockerfile's image from a debootstrapped Debian base (cached) and runs it with
+# podman against the stand-in vendor: health check, token flow, clean stop. Needs root.
+image-test: $(VENV)/.dev
+	PYTHON=$(BIN)/python scripts/image-test.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts mutants
