@@ -23,6 +23,7 @@ from app.minting.tokens import MindsetTokens
 from app.observability import telemetry
 from app.state import current_broker
 
+from . import fake_secrets
 from .conftest import build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, wait_until
 
@@ -316,3 +317,17 @@ def test_request_keys_are_the_same_in_every_release(request_: AuthRequest, key: 
     # Instances share tokens and calls through Redis by this key, also while a rolling deploy
     # runs two releases side by side: a release that changed it would share nothing.
     assert request_key(b"k" * 32, PARTS, request_) == key
+
+
+@pytest.mark.parametrize(
+    ("flavor", "email"), [("sdk3", None), ("legacy", "ada@example.com")]
+)  # fmt: skip
+def test_the_broker_keys_requests_by_its_flavor_endpoint_and_app_uid(
+    flavor: str, email: str | None
+) -> None:
+    # The same parts in every release and on every instance: the key material is pinned above,
+    # and the broker must feed it exactly these parts, the flavor named as configured.
+    tokens = tokens_of(build_app(mindset_settings(MINDSET_API_FLAVOR=flavor)))
+    request_ = AuthRequest(user_email=email) if email else AuthRequest(external_id="ada")
+    parts = (flavor, tokens.client.url, fake_secrets.APP_UID)
+    assert tokens.key_for(request_) == request_key(tokens.key_secret, parts, request_)
