@@ -16,7 +16,7 @@ help:
 	@echo "make standin - the stand-in Mindset API on http://127.0.0.1:$(STANDIN_PORT), for a local production trial"
 	@echo "make test   - lint, import layers, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
-	@echo "make mutation - mutation testing of the security-critical modules (about 20 min)"
+	@echo "make mutation - mutation testing of the security-critical modules (about 30 min)"
 	@echo "make image-test - build the container image (Debian base, no registry) and prove it with podman"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
 
