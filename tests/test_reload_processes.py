@@ -115,20 +115,28 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
     return key_file, env_file
 
 
-@pytest.fixture
-def server(
-    vendor: StandinProcess, files: tuple[Path, Path], tmp_path: Path
-) -> Iterator[BrokerServer]:
+def reloadable_settings(
+    vendor: StandinProcess, files: tuple[Path, Path], **extra: str
+) -> dict[str, str]:
+    """The key from its file, the rest of the configuration from the env file, and rate
+    limits far above the test's load."""
     key_file, env_file = files
-    settings = mindset_settings(
+    return mindset_settings(
         MINDSET_API_HOST=vendor.url,
         MINDSET_API_KEY="",
         MINDSET_API_KEY_FILE=str(key_file),
         BROKER_ENV_FILE=str(env_file),
         BROKER_RATE_LIMIT="100000/minute",
         BROKER_RATE_LIMIT_PER_IP="100000/minute",
+        **extra,
     )
-    with BrokerServer(settings, tmp_path, workers=2) as process:
+
+
+@pytest.fixture
+def server(
+    vendor: StandinProcess, files: tuple[Path, Path], tmp_path: Path
+) -> Iterator[BrokerServer]:
+    with BrokerServer(reloadable_settings(vendor, files), tmp_path, workers=2) as process:
         yield process
     for key in (OLD_KEY, NEW_KEY):
         assert key not in process.logs()
@@ -136,6 +144,16 @@ def server(
 
 def booted(server: BrokerServer) -> list[str]:
     return BOOTED.findall(server.output())
+
+
+def reload_and_wait(server: BrokerServer, first_workers: list[str]) -> None:
+    """HUP, then until the new workers have booted and the old ones have exited."""
+    os.kill(server.pid, signal.SIGHUP)
+    until(lambda: len(booted(server)) == 2 * len(first_workers), "new workers booted")
+    until(
+        lambda: all(f"pid: {pid})" in server.output() for pid in first_workers),
+        "the old workers exited",
+    )
 
 
 def test_a_rotated_key_takes_effect_on_hup_with_no_failed_request(
@@ -148,12 +166,7 @@ def test_a_rotated_key_takes_effect_on_hup_with_no_failed_request(
         # The vendor accepts both keys while the broker moves to the new one.
         vendor.configure(api_keys=[OLD_KEY, NEW_KEY])
         write_atomically(key_file, NEW_KEY + "\n")
-        os.kill(server.pid, signal.SIGHUP)
-        until(lambda: len(booted(server)) == 2 * len(first_workers), "new workers booted")
-        until(
-            lambda: all(f"pid: {pid})" in server.output() for pid in first_workers),
-            "the old workers exited",
-        )
+        reload_and_wait(server, first_workers)
         vendor.clear()
         load.wait_for(30)
         assert set(keys_seen(vendor)) == {NEW_KEY}
@@ -236,27 +249,14 @@ def test_sigterm_lets_a_request_in_flight_finish_and_refuses_new_ones(
 def test_metrics_counted_before_a_reload_are_still_counted_after_it(
     vendor: StandinProcess, files: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    key_file, env_file = files
-    settings = mindset_settings(
-        MINDSET_API_HOST=vendor.url,
-        MINDSET_API_KEY="",
-        MINDSET_API_KEY_FILE=str(key_file),
-        BROKER_ENV_FILE=str(env_file),
-        BROKER_RATE_LIMIT="100000/minute",
-        BROKER_METRICS_TOKEN=METRICS_TOKEN,
-    )
+    settings = reloadable_settings(vendor, files, BROKER_METRICS_TOKEN=METRICS_TOKEN)
     with BrokerServer(settings, tmp_path, workers=2) as server:
         first_workers = booted(server)
         with Load(server.url) as load:
             load.wait_for(20)
         before = token_requests(scrape(server.url))
         assert before >= 20
-        os.kill(server.pid, signal.SIGHUP)
-        until(lambda: len(booted(server)) == 2 * len(first_workers), "new workers booted")
-        until(
-            lambda: all(f"pid: {pid})" in server.output() for pid in first_workers),
-            "the old workers exited",
-        )
+        reload_and_wait(server, first_workers)
         # A reload replaces the workers, not the counts they made: a counter that fell back
         # to zero would read as a restart to every rate() over it.
         assert token_requests(scrape(server.url)) == before
