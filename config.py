@@ -54,6 +54,7 @@ from settings_table import (
     secret_sources,
     text,
     valid_if,
+    with_secret_files_read,
 )
 
 __all__ = ["ConfigError", "secret_sources"]
@@ -724,6 +725,32 @@ def read_environment(
     path = env_file or Reader(environ).read(ENV_FILE)
     from_file = {k: v for k, v in dotenv_values(path).items() if v is not None}
     return {**from_file, **environ}
+
+
+# The configuration this process's server accepted last, for the workers it forks from now on.
+# Process-wide on purpose: a forked worker inherits the master's memory, and that is the
+# whole hand-over; there is no app yet when the master accepts a configuration.
+_accepted: dict[str, Any] | None = None
+
+
+def accept_server_configuration(source: Mapping[str, Any]) -> Settings:
+    """Check ``source`` as the server's workers will load it, then make it theirs.
+
+    Secret files are read here, once (:func:`settings_table.with_secret_files_read`): a
+    worker started later (a replacement for one that died, or one still booting when a file
+    changes) loads this accepted configuration, never a file's newer, unchecked content. Raises
+    :class:`ConfigError` and keeps the previous configuration when ``source`` is invalid.
+    """
+    global _accepted
+    resolved = with_secret_files_read(source)
+    settings = load_settings(resolved)
+    _accepted = resolved
+    return settings
+
+
+def accepted_server_configuration() -> dict[str, Any] | None:
+    """What :func:`accept_server_configuration` accepted last in this process, if anything."""
+    return None if _accepted is None else dict(_accepted)
 
 
 def parse_log_level(value: Any) -> str:

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from config import ConfigError, load_settings, read_environment
+from config import ConfigError, accept_server_configuration, read_environment
 from serving import WORKER_CLASSES, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 
@@ -152,17 +152,19 @@ def on_starting(server: Any) -> None:
     """Check the configuration once, in the master, before any worker forks.
 
     A bad setting stops the server with one line naming it, instead of workers failing to
-    boot one after another. Then every later reload is checked first (:func:`_check_reloads`).
+    boot one after another. Every worker then loads exactly the configuration checked here
+    (secret files included), until a reload accepts another (:func:`_check_reloads`).
     """
     try:
-        load_settings(read_environment())
+        accept_server_configuration(read_environment())
     except ConfigError as error:
         json_logs.exit_with_error(f"broker configuration error: {error}")
     _check_reloads(server)
 
 
-def _reload_refusal(server: Any) -> str | None:
-    """What is wrong with the configuration a reload would load now, or None.
+def _accept_reload(server: Any) -> str | None:
+    """Accept the configuration a reload would load now for the new workers, or say what is
+    wrong with it (the previous one then stays the workers').
 
     The environment as gunicorn puts it back before reloading (its ``raw_env`` undone), over
     ``BROKER_ENV_FILE`` and the ``*_FILE`` secrets as they are now, read as the new workers
@@ -177,7 +179,9 @@ def _reload_refusal(server: Any) -> str | None:
     try:
         source = read_environment(environ=environ)
         options = server_options(source)
-        load_settings({**source, **dict(item.split("=", 1) for item in options["raw_env"])})
+        raw_env = dict(item.split("=", 1) for item in options["raw_env"])
+        # Accepted, the new workers load exactly this; refused, they load the previous one.
+        accept_server_configuration({**source, **raw_env})
     except ConfigError as error:
         return str(error)
     except Exception as error:  # nothing may stop the master: refuse, keep serving
@@ -197,7 +201,7 @@ def _check_reloads(server: Any) -> None:
     reload = server.handle_hup
 
     def handle_hup() -> None:
-        refusal = _reload_refusal(server)
+        refusal = _accept_reload(server)
         if refusal is not None:
             server.log.error(
                 "broker configuration reload refused: %s; the workers keep serving the "

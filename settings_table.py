@@ -272,6 +272,23 @@ def secret_sources(source: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     return found
 
 
+def with_secret_files_read(source: Mapping[str, Any]) -> dict[str, Any]:
+    """``source`` with each secret's ``NAME_FILE`` replaced by its content, given as ``NAME``.
+
+    A server's master reads the files once, checks the result and hands exactly that to the
+    workers it forks, so a file changed later (a rotation half done, a typo) reaches no worker
+    until a reload has checked it. A secret given both ways is left for reading to refuse.
+    """
+    resolved = dict(source)
+    for name, setting in DECLARED.items():
+        path = source.get(name + FILE_SUFFIX)
+        if not setting.secret or not _given(path) or _given(source.get(name)):
+            continue
+        resolved[name] = read_secret_file(name, str(path).strip())
+        del resolved[name + FILE_SUFFIX]
+    return resolved
+
+
 class Reader:
     """Typed reads from a mapping by the declarations, with the variable's name in every error."""
 

@@ -7,7 +7,14 @@ from typing import Any
 
 from flask import Flask
 
-from config import ConfigError, Settings, load_settings, parse_log_level, read_environment
+from config import (
+    ConfigError,
+    Settings,
+    accepted_server_configuration,
+    load_settings,
+    parse_log_level,
+    read_environment,
+)
 
 from .broker import init_broker
 from .cli_environment import operator_environment
@@ -26,8 +33,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     Invalid configuration stops the process with one line naming the variable; a host app
     mounting the broker with :func:`app.broker.init_broker` gets the ``ConfigError`` instead.
     """
-    # One precedence for every entry point: environment > BROKER_ENV_FILE, never Flask's .env.
-    source = {**read_environment(environ=operator_environment()), **(overrides or {})}
+    # Under gunicorn, the configuration its master checked and accepted (gunicorn.conf.py).
+    # Otherwise one precedence for every entry point: environment > BROKER_ENV_FILE, never
+    # Flask's .env.
+    accepted = accepted_server_configuration()
+    if accepted is None:
+        accepted = read_environment(environ=operator_environment())
+    source = {**accepted, **(overrides or {})}
     try:
         configure_logging(parse_log_level(source.get("BROKER_LOG_LEVEL")))
         settings = load_settings(source)

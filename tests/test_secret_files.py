@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import responses
 
-from config import ConfigError, Settings, find_problems, load_settings
-from settings_table import DECLARED, Reader, Setting, read_secret_file
+from config import ConfigError, Settings, accept_server_configuration, find_problems, load_settings
+from settings_table import DECLARED, Reader, Setting, read_secret_file, with_secret_files_read
 
 from . import fake_secrets
 from .conftest import AUTH_URL, build_app, mindset_settings
@@ -66,6 +66,38 @@ def test_each_secret_is_read_from_its_file(name: str, tmp_path: Path) -> None:
     settings = load_settings({**source, name: ""})  # an empty NAME= (.env.example) is unset
     assert value in values_of(settings)
     assert settings == load_settings({**base, name: value})
+
+
+@pytest.mark.parametrize("name", sorted(SECRETS))
+def test_a_server_reads_each_secret_file_once_and_hands_on_its_content(
+    name: str, tmp_path: Path
+) -> None:
+    base, value = SECRETS[name]
+    path = tmp_path / "secret"
+    source = {**base, name: "", f"{name}_FILE": secret_write(path, value + "\n")}
+    resolved = with_secret_files_read(source)
+    assert resolved == {**base, name: value}
+    # A later change to the file is not what the workers load: a reload must check it first.
+    secret_write(path, "")
+    assert load_settings(resolved) == load_settings({**base, name: value})
+
+
+def test_a_secret_given_both_ways_is_left_for_reading_to_refuse(tmp_path: Path) -> None:
+    source = mindset_settings(MINDSET_API_KEY_FILE=secret_write(tmp_path / "key", "other-key"))
+    assert with_secret_files_read(source) == source
+    with pytest.raises(ConfigError, match="are both set"):
+        accept_server_configuration(source)
+
+
+def test_a_server_refuses_an_unusable_secret_file_naming_it(tmp_path: Path) -> None:
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    path = secret_write(tmp_path / "empty", "\n")
+    with pytest.raises(ConfigError) as error:
+        accept_server_configuration({**source, "MINDSET_API_KEY_FILE": path})
+    assert (
+        str(error.value)
+        == f"MINDSET_API_KEY_FILE names an empty file: put the MINDSET_API_KEY in {path}"
+    )
 
 
 def test_a_new_secret_setting_gets_its_file_form_for_free(
