@@ -272,7 +272,8 @@ def parse_cors_origins(value: str | None) -> tuple[str, ...]:
 
 
 def parse_rate_limit(name: str, value: str | None) -> str | None:
-    """A Flask-Limiter rate string (``30/minute``, ``5 per hour``, ``10/second;100/day``)."""
+    """A rate in the syntax of ``limits``, as Flask-Limiter's: ``30/minute``, ``5 per hour``,
+    ``10/second;100/day``."""
     if value is None:
         return None
     try:
@@ -281,8 +282,8 @@ def parse_rate_limit(name: str, value: str | None) -> str | None:
         limits = []
     if not limits or any(limit.amount < 1 for limit in limits):
         raise ConfigError(
-            f"{name} is not a rate limit: use Flask-Limiter's syntax, e.g. 30/minute, "
-            "5 per hour or 10/second;100/day"
+            f"{name} is not a rate limit: use the syntax of limits (as in Flask-Limiter), e.g. "
+            "30/minute, 5 per hour or 10/second;100/day"
         )
     return value
 
@@ -528,7 +529,7 @@ class ProtectionSettings:
     rate_limit: str = text(
         "BROKER_RATE_LIMIT",
         "60/minute",
-        "per signed-in user (Flask-Limiter syntax)",
+        "per signed-in user (limits syntax, as Flask-Limiter)",
         parse=partial(parse_rate_limit, "BROKER_RATE_LIMIT"),
     )
     rate_limit_per_ip: str = text(

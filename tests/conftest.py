@@ -132,11 +132,10 @@ def close_connections(app: Flask) -> None:
             tokens.client.session.close()
             if tokens.shared is not None:
                 tokens.shared.client.close()
-    for limiter in app.extensions.get("limiter", ()):
-        # Redis counter storage holds a client; the in-memory one holds nothing to close.
-        close = getattr(getattr(limiter.storage, "storage", None), "close", None)
-        if callable(close):
-            close()
+    limits = app.extensions.get("broker_rate_limits")
+    if limits is not None:
+        # Redis counter storage holds a client, the in-memory one a sweep timer.
+        limits.close()
 
 
 @pytest.fixture

@@ -191,7 +191,7 @@ ADDRESS = "203.0.113.9"
 
 
 def counter_keys(app: Flask) -> list[str]:
-    storage = app.extensions["broker_rate_limits"].limiter.storage
+    storage = app.extensions["broker_rate_limits"].storage
     return [str(key) for key in storage.storage]
 
 
@@ -227,3 +227,34 @@ def test_redis_never_holds_a_client_address(vendor: Any, redis_url: str) -> None
     for key in keys:
         assert ADDRESS not in key
         assert "ada-4711" not in key
+
+
+def test_counting_goes_back_to_redis_once_it_answers_again(vendor: Any) -> None:
+    app = limited_app(
+        BROKER_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", BROKER_RATE_LIMIT="5/minute"
+    )
+    client = app.test_client()
+    sign_in(client, "ada")
+    limits = app.extensions["broker_rate_limits"]
+    assert client.get("/api/getusertoken").status_code == 200
+    assert limits.storage_dead
+    # Still unreachable: not asked again before its back-off has passed.
+    checks: list[bool] = []
+
+    def redis_answers() -> bool:
+        checks.append(True)
+        return True
+
+    limits.storage.check = redis_answers
+    assert client.get("/api/getusertoken").status_code == 200
+    assert checks == []
+    assert limits.storage_dead
+    # Back-off over, and Redis answers: the next request counts there again.
+    limits._last_recheck -= 2
+    limits._counting.hit = lambda *args, **kwargs: True
+    with app.app_context():
+        storage_check = current_broker().readiness_checks["rate_limit_storage"]
+    client.get("/api/getusertoken")
+    assert checks == [True]
+    assert not limits.storage_dead
+    assert storage_check()[0] == "ok"

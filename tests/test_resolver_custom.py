@@ -107,7 +107,7 @@ def test_a_broken_resolver_neither_knocks_out_nor_skips_the_rate_limits(
         for kind in ("int", "bytes", "int")
     ]
     assert statuses == [500, 500, 429]
-    assert app.extensions["broker_rate_limits"].limiter._storage_dead is False
+    assert app.extensions["broker_rate_limits"].storage_dead is False
     assert "falling back" not in broker_logs.joined()
     assert "Failed to rate limit" not in broker_logs.joined()
 

@@ -101,8 +101,8 @@ def test_a_failing_resolver_is_answered_by_the_view_not_mistaken_for_a_redis_out
     assert response.status_code == 500
     assert response.get_json()["error"] == "user_resolver_failed"
     assert len(calls) == 1
-    limiter = next(iter(app.extensions["limiter"]))
-    assert not limiter._storage_dead
+    limits = app.extensions["broker_rate_limits"]
+    assert not limits.storage_dead
 
 
 def test_a_signed_code_is_masked_in_the_request_s_log_lines(broker_logs: Any) -> None:

@@ -6,8 +6,8 @@ busiest code in a worker (a third of its CPU with 2000 users in rotation, measur
 py-spy under ``make bench``). Counters are already checked for expiry whenever they are read,
 so the sweep only returns memory; once a second is plenty for that.
 
-Registered under the ``broker-memory://`` scheme, so Flask-Limiter builds it from a URI like
-any other store.
+Registered under the ``broker-memory://`` scheme, so ``limits`` can also build it from a URI
+like any other store.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rate limits on the routes that hand out credentials, with Flask-Limiter.
+"""Rate limits on the routes that hand out credentials, checked with ``limits`` directly.
 
 Two limits, both shared by every rate-limited route of the app:
 
@@ -12,11 +12,15 @@ Two limits, both shared by every rate-limited route of the app:
 
 A breach is answered ``429 rate_limited`` in the JSON error shape with ``Retry-After``, before
 the view runs, so the vendor is never called. Counters live in memory (per process) or, with
-``BROKER_REDIS_URL``, in Redis shared by all instances; if Redis fails, Flask-Limiter falls
-back to in-memory counters and checks Redis again with back-off, so the broker keeps serving.
+``BROKER_REDIS_URL``, in Redis shared by all instances; if Redis fails, counting goes on in
+memory and Redis is tried again with back-off, so the broker keeps serving.
 
-A blueprint opts in with :func:`rate_limited` (or :func:`.cross_site.token_routes`, which
-also adds cross-site protection), before it is registered on the app.
+The limits are checked here rather than through Flask-Limiter, whose general machinery
+(resolving which limits apply to each request, exemption scopes, per-request contexts) cost
+more CPU than minting a token; the keys, the window strategy and the fallback are the ones it
+used, so counters in a shared Redis carry over. A blueprint opts in with
+:func:`rate_limited` (or :func:`.cross_site.token_routes`, which also adds cross-site
+protection), before it is registered on the app.
 """
 
 from __future__ import annotations
@@ -26,11 +30,14 @@ import hmac
 import logging
 import math
 import time
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g, request
 from flask.blueprints import BlueprintSetupState
-from flask_limiter import Limiter, RateLimitExceeded
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage, Storage
+from limits.strategies import SlidingWindowCounterRateLimiter
 
 from config import Settings
 
@@ -45,6 +52,8 @@ from .limit_storage import SweptMemoryStorage
 EXTENSION = "broker_rate_limits"
 SCOPE_USER = "user"
 SCOPE_IP = "ip"
+# The first part of every counter key after the library's own ``LIMITER`` namespace.
+KEY_PREFIX = "broker"
 log = logging.getLogger("broker.rate_limits")
 
 # Hex digits of an address's keyed hash in counter keys: far past any chance that two
@@ -52,7 +61,9 @@ log = logging.getLogger("broker.rate_limits")
 ADDRESS_HASH_LENGTH = 32
 
 # Redis for counters must answer fast or be skipped: a token request never waits on it long.
-REDIS_OPTIONS: dict[str, str | int] = {"socket_connect_timeout": 1, "socket_timeout": 1}
+REDIS_TIMEOUT_SECONDS = 1
+# While Redis is unreachable it is tried again after 1, 2, 4 ... 32 s, then every 1-32 s anew.
+MAX_RECHECK_EXPONENT = 5
 
 
 def client_address() -> str:
@@ -87,69 +98,171 @@ def _signed_in_user_id() -> str | None:
     return user_id
 
 
-def _user_key() -> str:
-    return note_user(_signed_in_user_id() or "")
+def _user_key() -> str | None:
+    """The per-user limit's key, or None when nobody is signed in (the limit is skipped)."""
+    user_id = _signed_in_user_id()
+    return None if user_id is None else note_user(user_id)
 
 
-def _nobody_signed_in() -> bool:
-    return _signed_in_user_id() is None
+class Breach:
+    """The limit a request went over, and where its counter is."""
+
+    def __init__(
+        self, scope: str, item: RateLimitItem, key: str, counted_by: SlidingWindowCounterRateLimiter
+    ) -> None:
+        self.scope, self.item, self.key, self.counted_by = scope, item, key, counted_by
 
 
-def init_rate_limits(app: Flask, broker: Broker) -> Limiter:
-    """Create the app's limiter; blueprints marked with :func:`rate_limited` join it."""
-    settings = broker.settings
-    storage = settings.redis_url or f"{SweptMemoryStorage.STORAGE_SCHEME[0]}://"
-    address_key = AddressKey(settings.secret_key)
-    limiter = Limiter(
-        address_key,
-        app=app,
-        storage_uri=storage,
-        storage_options=REDIS_OPTIONS if settings.redis_url else {},
-        # A sliding window kept as two counters per key: nearly as smooth as a moving window,
-        # but constant work per request. A moving window keeps one entry per request, and the
-        # in-memory store re-copies those lists every 10 ms: at a few hundred requests a
-        # second that costs more CPU than minting the token.
-        strategy="sliding-window-counter",
-        # Redis down must not take token requests down: count in memory meanwhile.
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-        key_prefix="broker",
-        headers_enabled=False,
-    )
-    app.extensions[EXTENSION] = _LimitsForApp(limiter, settings, address_key)
-    app.register_error_handler(RateLimitExceeded, rate_limited_response)
-    if settings.redis_url:
-        broker.readiness_checks["rate_limit_storage"] = lambda: _storage_readiness(limiter)
-    return limiter
+class RateLimits:
+    """The app's two limits, its counter store and the in-memory fallback while Redis is out."""
 
-
-def _storage_readiness(limiter: Limiter) -> tuple[str, dict[str, Any]]:
-    """Degraded (never failed) while Redis is unreachable and counters are per process."""
-    if limiter._storage_dead:
-        return "degraded", {
-            "storage": "memory (fallback)",
-            "hint": "Redis at BROKER_REDIS_URL is unreachable; limits are per process meanwhile",
-        }
-    return "ok", {"storage": "redis"}
-
-
-class _LimitsForApp:
-    def __init__(self, limiter: Limiter, settings: Settings, address_key: AddressKey) -> None:
-        self.limiter = limiter
+    def __init__(self, settings: Settings, address_key: AddressKey) -> None:
         protection = settings.protection
-        self.per_user = limiter.shared_limit(
-            protection.rate_limit,
-            scope=SCOPE_USER,
-            key_func=_user_key,
-            exempt_when=_nobody_signed_in,
+        keys: dict[str, Callable[[], str | None]] = {SCOPE_USER: _user_key, SCOPE_IP: address_key}
+        limits = [(SCOPE_USER, item) for item in parse_many(protection.rate_limit)]
+        limits += [(SCOPE_IP, item) for item in parse_many(protection.rate_limit_per_ip)]
+        # Shortest window first (a stable sort: the user's before the address's within one),
+        # and counting stops at the first breach, so a refused request spends no longer budget.
+        limits.sort(key=lambda limit: limit[1].GRANULARITY.seconds)
+        self._limits = [(scope, item, keys[scope]) for scope, item in limits]
+        # The full (dotted) names of the blueprints under the limits, as request.blueprint.
+        self.blueprints: set[str] = set()
+        self.storage: Storage = (
+            RedisStorage(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            if settings.redis_url
+            else SweptMemoryStorage()
         )
-        self.per_ip = limiter.shared_limit(
-            protection.rate_limit_per_ip, scope=SCOPE_IP, key_func=address_key
+        self._counting = SlidingWindowCounterRateLimiter(self.storage)
+        self._fallback_storage = SweptMemoryStorage() if settings.redis_url else None
+        self._fallback = (
+            SlidingWindowCounterRateLimiter(self._fallback_storage)
+            if self._fallback_storage
+            else None
+        )
+        self.storage_dead = False
+        self._rechecks = 0
+        self._last_recheck = 0.0
+
+    def check(self) -> Response | None:
+        """Before a rate-limited route's view: count the request, or answer 429."""
+        if request.blueprint not in self.blueprints or request.endpoint is None:
+            return None
+        try:
+            breach = self._count(self._strategy())
+        except Exception:
+            if self._fallback is None or self.storage_dead:
+                # Counting must never take token requests down with it.
+                log.exception("rate limits could not be checked; the request is let through")
+                return None
+            log.warning(
+                "rate limit storage unreachable (BROKER_REDIS_URL): counting in memory, per "
+                "process, until it answers again"
+            )
+            self.storage_dead = True
+            self._rechecks, self._last_recheck = 0, time.time()
+            breach = self._count(self._fallback)
+        return None if breach is None else self._refuse(breach)
+
+    def _strategy(self) -> SlidingWindowCounterRateLimiter:
+        if not self.storage_dead or self._fallback is None:
+            return self._counting
+        if self._recheck_due() and self.storage.check():
+            log.info("rate limit storage reachable again: counters are shared once more")
+            self.storage_dead = False
+            return self._counting
+        return self._fallback
+
+    def _recheck_due(self) -> bool:
+        if self._rechecks > MAX_RECHECK_EXPONENT:
+            self._rechecks = 0
+        now = time.time()
+        if now - self._last_recheck > 2**self._rechecks:
+            self._last_recheck = now
+            self._rechecks += 1
+            return True
+        return False
+
+    def _count(self, strategy: SlidingWindowCounterRateLimiter) -> Breach | None:
+        for scope, item, key_of in self._limits:
+            key = key_of()
+            if not key:
+                continue
+            if not strategy.hit(item, KEY_PREFIX, key, scope):
+                return Breach(scope, item, key, strategy)
+        return None
+
+    def _refuse(self, breach: Breach) -> Response:
+        """429 in the broker's error shape; ``Retry-After`` is when the window lets one through."""
+        assign_request_id()  # the limits run before the blueprints' own hooks
+        retry_after = self._seconds_until_reset(breach)
+        telemetry.note(outcome="rate_limited")
+        telemetry.emit("rate_limited", scope=breach.scope)
+        log.info(
+            "rate_limited: %s limit %s reached; the caller must wait %d s",
+            breach.scope,
+            breach.item,
+            retry_after,
+            extra={"error_code": "rate_limited", "status": 429, "scope": breach.scope},
+        )
+        return error_response(
+            429,
+            "rate_limited",
+            "Too many requests: wait Retry-After seconds before asking again.",
+            retryable=True,
+            retry_after=retry_after,
         )
 
-    def protect(self, blueprint: Blueprint) -> None:
-        self.per_user(blueprint)
-        self.per_ip(blueprint)
+    def _seconds_until_reset(self, breach: Breach) -> int:
+        try:
+            window = breach.counted_by.get_window_stats(
+                breach.item, KEY_PREFIX, breach.key, breach.scope
+            )
+            reset_at = float(int(window.reset_time + 1))
+        except Exception:  # the counter store failing here must not turn a 429 into a 500
+            log.warning("could not read the rate limit window; answering Retry-After 1")
+            reset_at = time.time() + 1
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def readiness(self) -> tuple[str, dict[str, Any]]:
+        """Degraded (never failed) while Redis is unreachable and counters are per process."""
+        if self.storage_dead:
+            return "degraded", {
+                "storage": "memory (fallback)",
+                "hint": (
+                    "Redis at BROKER_REDIS_URL is unreachable; limits are per process meanwhile"
+                ),
+            }
+        return "ok", {"storage": "redis"}
+
+    def close(self) -> None:
+        """Release the counter stores' timers and connections (tests build many apps)."""
+        for storage in (self.storage, self._fallback_storage):
+            timer = getattr(storage, "timer", None)
+            if timer is not None:
+                timer.cancel()
+            client = getattr(storage, "storage", None)
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+
+
+def init_rate_limits(app: Flask, broker: Broker) -> RateLimits:
+    """Create the app's limits; blueprints marked with :func:`rate_limited` join them.
+
+    The check is an app-level hook registered here, so it runs before the blueprints' own
+    hooks (a cross-site refusal is counted too) and after the request id and access clock.
+    """
+    settings = broker.settings
+    limits = RateLimits(settings, AddressKey(settings.secret_key))
+    app.extensions[EXTENSION] = limits
+    app.before_request(limits.check)
+    if settings.redis_url:
+        broker.readiness_checks["rate_limit_storage"] = limits.readiness
+    return limits
 
 
 def rate_limited(blueprint: Blueprint) -> Blueprint:
@@ -159,49 +272,10 @@ def rate_limited(blueprint: Blueprint) -> Blueprint:
 
 
 def _join_limits(state: BlueprintSetupState) -> None:
-    limits: _LimitsForApp | None = state.app.extensions.get(EXTENSION)
+    limits: RateLimits | None = state.app.extensions.get(EXTENSION)
     if limits is None:
         raise RuntimeError(
             f"blueprint {state.blueprint.name} is rate-limited, but the app has no broker rate "
             "limits: call init_broker(app, settings) before registering it"
         )
-    limits.protect(cast(Blueprint, state.blueprint))
-
-
-def rate_limited_response(error: RateLimitExceeded) -> Response:
-    """429 in the broker's error shape; ``Retry-After`` is when the window lets one through."""
-    assign_request_id()  # the limiter runs before the blueprints' own hooks
-    scope = _scope_of(error)
-    retry_after = _seconds_until_reset()
-    telemetry.note(outcome="rate_limited")
-    telemetry.emit("rate_limited", scope=scope)
-    log.info(
-        "rate_limited: %s limit %s reached; the caller must wait %d s",
-        scope,
-        error.description,
-        retry_after,
-        extra={"error_code": "rate_limited", "status": 429, "scope": scope},
-    )
-    return error_response(
-        429,
-        "rate_limited",
-        "Too many requests: wait Retry-After seconds before asking again.",
-        retryable=True,
-        retry_after=retry_after,
-    )
-
-
-def _scope_of(error: RateLimitExceeded) -> str:
-    scope: Any = getattr(error.limit, "scope", None)
-    return scope if scope in (SCOPE_USER, SCOPE_IP) else "other"
-
-
-def _seconds_until_reset() -> int:
-    limits: _LimitsForApp | None = current_app.extensions.get(EXTENSION)
-    current = limits.limiter.current_limit if limits else None
-    try:
-        reset_at = current.reset_at if current else time.time() + 1
-    except Exception:  # the counter store failing here must not turn a 429 into a 500
-        log.warning("could not read the rate limit window; answering Retry-After 1")
-        reset_at = time.time() + 1
-    return max(1, math.ceil(reset_at - time.time()))
+    limits.blueprints.add(f"{state.name_prefix}.{state.name}".lstrip("."))
