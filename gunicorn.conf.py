@@ -103,6 +103,7 @@ loglevel = _options["loglevel"]
 # The server's own lines (listening, worker boot and exit, timeouts, tracebacks) are JSON too,
 # so every line on stderr parses (serving/json_logs.py).
 logconfig_dict = json_logs.logconfig(loglevel)
+logger_class = json_logs.Logger
 # gunicorn 27 opens a control socket for ``gunicornc`` at one path per user
 # ($XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl): a second instance on the
 # machine would take over the first one's. The broker is controlled by signals (HUP, TERM),
