@@ -20,11 +20,10 @@ from .broker import init_broker
 from .cli_environment import operator_environment
 from .commands import diagnosis_requested, register_commands, unconfigured_app
 from .errors import register_app_error_handlers
-from .observability.logs import configure_logging, register_access_log
-from .observability.request_ids import assign_request_id, echo_request_id
+from .observability.logs import configure_logging
 from .protection.hosts import trust_proxies
-from .protection.security_headers import register_security_headers
 from .ready_line import log_ready_when_dev_server_listens
+from .routes.pipeline import register_request_pipeline
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -51,9 +50,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)
     configure_flask(app, settings)
     trust_proxies(app, settings.protection.proxy_hops)
-    register_access_log(app)
-    register_request_ids(app)
-    register_security_headers(app)
+    register_request_pipeline(app)
     register_app_error_handlers(app)
     try:
         # Building the broker may still refuse configuration (an unimportable resolver).
@@ -79,9 +76,3 @@ def configure_flask(app: Flask, settings: Settings) -> None:
         # Token routes take no body; this bounds what a hostile client can make us buffer.
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-
-
-def register_request_ids(app: Flask) -> None:
-    """Also for routes outside the blueprints, such as a 404 on an unknown path."""
-    app.before_request(assign_request_id)
-    app.after_request(echo_request_id)

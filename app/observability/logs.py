@@ -2,7 +2,7 @@
 
 Each line carries the current request's id, so an error body's ``request_id`` finds the
 operator's log line that says what to fix. Every request gets one access line
-(:func:`register_access_log`); every record passes the secret redaction of
+(:func:`log_request`); every record passes the secret redaction of
 :mod:`app.observability.redaction` before it is written.
 """
 
@@ -16,7 +16,7 @@ import sys
 import time
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
+from flask import Response, current_app, g, has_request_context, request
 
 from . import telemetry
 from .redaction import _STANDARD_ATTRS, RedactingFilter, redact_record
@@ -86,20 +86,13 @@ def note_user(user_id: str) -> str:
     return tag
 
 
-def register_access_log(target: Flask | Blueprint) -> None:
-    """One JSON line per request; safe to register on both an app and its blueprints."""
-    target.before_request(_start_clock)
-    target.after_request(_log_request)
-
-
-def _start_clock() -> None:
+def start_clock() -> None:
+    """When the request began, for the access line's ``duration_ms``."""
     g.setdefault("_started", time.perf_counter())
 
 
-def _log_request(response: Response) -> Response:
-    if g.get("_access_logged"):
-        return response
-    g._access_logged = True
+def log_request(response: Response) -> Response:
+    """The request's one access line (:mod:`app.routes.pipeline` calls it once a request)."""
     notes = telemetry.request_notes()
     started = g.get("_started")
     duration = 0.0 if started is None else (time.perf_counter() - started) * 1000

@@ -6,7 +6,7 @@ sniffed into a script, or leak the page address it was called from.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response
+from flask import Response
 
 # For JSON answers: no content of any kind may load, and no page may frame them.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -27,7 +27,3 @@ def add_security_headers(response: Response) -> Response:
         # JSON is read by fetch() with CORS; no page may pull it in as an image or script.
         response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
     return response
-
-
-def register_security_headers(target: Flask | Blueprint) -> None:
-    target.after_request(add_security_headers)
