@@ -166,13 +166,20 @@ def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> 
     from app.protection.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
-    try:
-        assert storage.incr("k", expiry=60) == 1
-        assert storage.incr("k", expiry=60) == 2
-        assert storage.timer.interval == SWEEP_INTERVAL
-        assert storage.timer.daemon
-    finally:
-        storage.timer.cancel()
+    storage.incr("short-lived", expiry=0.05)
+    # No timer thread (a greenlet under gevent) runs the sweeps: nothing can keep a stopping
+    # process alive, or be started again and again.
+    assert not storage.timer.is_alive()
+    updates = 0
+    ends = time.monotonic() + SWEEP_INTERVAL * 1.5
+    while time.monotonic() < ends:
+        assert storage.incr("k", expiry=60) == updates + 1
+        updates += 1
+    assert updates > 1000
+    assert storage.sweeps == 1
+    # The sweep returned the expired counter's memory; the live one stays.
+    assert "short-lived" not in storage.storage
+    assert storage.get("k") == updates
 
 
 def test_expired_counters_read_as_zero_before_any_sweep() -> None:
