@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench soak image-test clean help
+.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench bench-client soak image-test clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
@@ -16,6 +16,7 @@ help:
 	@echo "make standin - the stand-in Mindset API on http://127.0.0.1:$(STANDIN_PORT), for a local production trial"
 	@echo "make test   - lint, import layers, type-check and the whole test suite"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
+	@echo "make bench-client - CPU per vendor call: requests' layers, urllib3 alone, the broker's client"
 	@echo "make mutation - mutation testing of the security-critical modules (about 30 min)"
 	@echo "make image-test - build the container image (Debian base, no registry) and prove it with podman"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
@@ -90,6 +91,10 @@ soak: $(VENV)/.dev
 bench: $(VENV)/.dev
 	scripts/install-system-packages.sh wrk nginx redis-server
 	$(BIN)/python bench/run.py
+
+# CPU per vendor call, layer by layer (bench/client_cost.py): about two minutes.
+bench-client: $(VENV)/.dev
+	$(BIN)/python bench/client_cost.py
 
 # Builds the Dockerfile's image from a debootstrapped Debian base (cached) and runs it with
 # podman against the stand-in vendor: health check, token flow, clean stop. Needs root.

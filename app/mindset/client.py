@@ -20,6 +20,7 @@ from typing import Any, cast
 import requests
 import urllib3
 from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
 
 from config import FLAVOR_LEGACY, FLAVOR_SDK3
 
@@ -42,6 +43,9 @@ MAX_TOKEN_LENGTH = 16_384
 # A token answer is small; a body beyond this is not one, and is not read to its end.
 MAX_BODY_BYTES = 64 * 1024
 USER_AGENT = "mindset-token-broker/1.0"
+# Compact JSON, as json.dumps(..., separators=(",", ":")) writes it, from one encoder:
+# json.dumps with any option builds a new encoder on every call.
+_ENCODE_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 # Told of every attempt: (outcome, HTTP status or None, seconds taken).
 AttemptObserver = Callable[[str, "int | None", float], None]
@@ -141,7 +145,9 @@ class MindsetClient:
         self.timeout = (connect_timeout, read_timeout)
         self.url = self.endpoint.url(base_url, app_uid)
         self.session = session or requests.Session()
-        self._template: requests.PreparedRequest | None = None
+        # What every request repeats (URL, headers), prepared at the first call: see _post.
+        self._prepared_url = ""
+        self._header_items: list[tuple[str, str]] = []
         _settle_environment(self.session, self.url)
         # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
         # instead of opening (and throwing away) one each. Retries are the caller's decision.
@@ -177,7 +183,7 @@ class MindsetClient:
         minutes. Only a 2xx body is read, at most :data:`MAX_BODY_BYTES` of it; a redirect
         is refused, never followed.
         """
-        payload = json.dumps(self.body_for(request), separators=(",", ":")).encode()
+        payload = _ENCODE_JSON(self.body_for(request)).encode()
         started = time.perf_counter()
         if deadline is None:
             deadline = time.monotonic() + sum(self.timeout)
@@ -244,16 +250,25 @@ class MindsetClient:
         next request), and merges the session's headers, cookies, hooks and settings into a
         new request on every call, about a quarter of this client's CPU per token
         (bench/RESULTS.md). The request is prepared once, from the session as it is on the
-        first call; each call copies it and sets the body. Proxies and TLS settings still come
-        from the session; a redirect comes back as it is, for :meth:`_attempt` to refuse.
+        first call; each call fills a bare ``PreparedRequest`` with that URL and those headers
+        plus the body and its length, which is all ``prepare_body`` would add for bytes (its
+        ``copy`` would also copy a cookie jar and hooks no adapter reads). Proxies and TLS
+        settings still come from the session; a redirect comes back as it is, for
+        :meth:`_attempt` to refuse.
         """
-        if self._template is None:
+        if not self._prepared_url:
             # requests upper-cases the method, so its case is no mutation worth testing.
             post = requests.Request("POST", self.url)  # pragma: no mutate
-            self._template = self.session.prepare_request(post)
+            template = self.session.prepare_request(post)
+            self._header_items = list(template.headers.items())
             self._adapter = self.session.get_adapter(self.url)
-        prepared = self._template.copy()
-        prepared.prepare_body(payload, None)
+            self._prepared_url = template.url or self.url
+        prepared = requests.PreparedRequest()
+        prepared.method = "POST"
+        prepared.url = self._prepared_url
+        prepared.headers = CaseInsensitiveDict(self._header_items)
+        prepared.headers["Content-Length"] = str(len(payload))
+        prepared.body = payload
         verify = self.session.verify
         return self._adapter.send(
             prepared,
@@ -312,7 +327,12 @@ def _redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
 
 
 def _bounded_body(response: requests.Response, deadline: float) -> bytes:
-    """The response body, read in single socket reads each given only the time left."""
+    """The response body, read in single socket reads each given only the time left.
+
+    Once a ``Content-Length`` body is complete (urllib3 counts it down in ``length_remaining``,
+    and has by then put the connection back in the pool) no further read is made to see the
+    end: that empty read costs as much CPU as the one that got the body.
+    """
     raw = response.raw
     if raw is None:  # an in-process transport (the sandbox) has already read it
         return response.content
@@ -335,6 +355,8 @@ def _bounded_body(response: requests.Response, deadline: float) -> bytes:
                 "check MINDSET_API_HOST points at the Mindset API"
             )
         chunks.append(chunk)
+        if getattr(raw, "length_remaining", None) == 0:
+            return b"".join(chunks)
 
 
 def _token_from(status: int, body: bytes) -> str:
