@@ -87,10 +87,17 @@ soak: $(VENV)/.dev
 	$(BIN)/python bench/soak.py --seconds $(SOAK_SECONDS)
 
 # Starts the stand-in vendor, the production server (and nginx + redis-server for two
-# instances) on free loopback ports, drives wrk, prints one row per scenario. BENCH_DURATION=10.
-bench: $(VENV)/.dev
+# instances) and the two reference brokers (Express, aiohttp) on free loopback ports, drives
+# wrk, prints one row per scenario with the ratios to the references. BENCH_DURATION=10.
+EXPRESS_REFERENCE := bench/references/express
+bench: $(VENV)/.dev $(EXPRESS_REFERENCE)/node_modules/.package-lock.json
 	scripts/install-system-packages.sh wrk nginx redis-server
 	$(BIN)/python bench/run.py
+
+# The Express reference's pinned packages (package-lock.json), installed again when it changes.
+$(EXPRESS_REFERENCE)/node_modules/.package-lock.json: $(EXPRESS_REFERENCE)/package-lock.json
+	scripts/install-system-packages.sh npm
+	cd $(EXPRESS_REFERENCE) && npm ci --no-audit --no-fund
 
 # CPU per vendor call, layer by layer (bench/client_cost.py): about two minutes.
 bench-client: $(VENV)/.dev

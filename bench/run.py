@@ -1,17 +1,23 @@
-"""``make bench``: the broker under load, one row per scenario.
+"""``make bench``: the broker under load beside two reference brokers, one row per scenario.
 
 Everything runs on loopback on free ports, with generated configuration in a temporary
-directory, and is stopped at the end, also on failure or Ctrl-C:
+directory, and is stopped at the end, also on failure or Ctrl-C. For each scenario, one after
+the other against the same stand-in and the same wrk load:
 
 * the stand-in vendor (``python -m standin``) with the scenario's latency and token format;
 * the broker exactly as ``make serve`` runs it (``gunicorn -c gunicorn.conf.py wsgi:app``),
   once, or twice behind nginx round-robin with one redis-server for ``two-instances``;
+* the references (``reference_servers.py``): the Mindset docs' Express sample and a minimal
+  aiohttp broker, each alone on the machine while it is measured;
 * ``wrk`` with a Lua script rotating pre-signed session cookies of N users.
 
-Environment knobs: ``BENCH_DURATION`` (seconds per scenario, default 10), ``BENCH_WARMUP``
-(default 3), ``BENCH_SCENARIOS`` (comma-separated names, default all), ``BENCH_THREADS``
-(wrk threads, default 2), and any ``BROKER_*``/``MINDSET_*`` server setting to try a variant
-(``BROKER_WORKER_CLASS=gthread``). Results are also written to ``bench/out/``.
+Environment knobs: ``BENCH_DURATION`` (seconds per scenario and target, default 10),
+``BENCH_WARMUP`` (default 3), ``BENCH_SCENARIOS`` (comma-separated names, default the four
+of the comparison, ``all`` for every one), ``BENCH_REFERENCES`` (default ``express,aiohttp``,
+``none`` for the broker alone), ``BENCH_REPEAT`` (whole runs, default 1; the spread of each
+ratio is printed), ``BENCH_THREADS`` (wrk threads, default 2), and any ``BROKER_*``/
+``MINDSET_*`` server setting to try a variant (``BROKER_WORKER_CLASS=gthread``). Results are
+also written to ``bench/out/``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,33 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # `python bench/run.py` puts bench/ first on the path; the process helpers live at the root.
 sys.path.insert(0, str(ROOT))
+
+from comparison import (  # noqa: E402
+    REFERENCES,
+    Measurement,
+    Row,
+    check_targets,
+    references_table,
+    spread,
+    spread_table,
+    table,
+    targets_over_runs,
+    targets_report,
+)
+from reference_servers import (  # noqa: E402
+    EXPRESS_COOKIE,
+    AiohttpReference,
+    ExpressReference,
+    express_cookie,
+    vendor_env,
+)
 
 from harness.cookies import cookie_signer  # noqa: E402
 from harness.gunicorn_server import GunicornServer  # noqa: E402
@@ -72,7 +98,9 @@ class Scenario:
 
 SCENARIOS = [
     Scenario("instant", 32, 1, 0, what="the broker's own cost per request"),
+    Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
     Scenario("latency", 256, 2000, 100, what="2000 users, a 100 ms vendor"),
+    Scenario("jwt-reuse", 256, 2000, 100, JWT, what="JWTs with exp in an hour: reuse"),
     Scenario(
         "latency-32",
         32,
@@ -80,8 +108,6 @@ SCENARIOS = [
         100,
         what="latency below the broker's CPU capacity: what the broker adds to a vendor call",
     ),
-    Scenario("hot-user", 256, 1, 100, what="one user: coalescing"),
-    Scenario("jwt-reuse", 256, 2000, 100, JWT, what="JWTs with exp in an hour: reuse"),
     Scenario(
         "jwt-reuse-redis",
         256,
@@ -94,24 +120,8 @@ SCENARIOS = [
     Scenario("two-instances", 256, 2000, 100, instances=2, what="latency via nginx, 2 brokers"),
     Scenario("two-instances-hot", 256, 1, 100, instances=2, what="hot-user via nginx, 2 brokers"),
 ]
-
-
-@dataclass
-class Row:
-    scenario: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int
-    vendor_calls: int
-    vendor_calls_total: int
-    peak_rss_mb: float
-    # Broker CPU (user + system, all processes) per answered request: unlike req/s, it
-    # hardly changes when other work shares the machine.
-    cpu_ms_per_request: float
-    ceiling: float | None
-    ratio: float | None
+# The comparison of issue 10: what `make bench` runs unless BENCH_SCENARIOS says otherwise.
+DEFAULT_SCENARIOS = ("instant", "hot-user", "latency", "jwt-reuse")
 
 
 class Stack(contextlib.ExitStack):
@@ -245,10 +255,34 @@ def start_nginx(stack: Stack, backends: list[str]) -> str:
 
 
 def write_cookies(path: Path, users: int) -> None:
-    """Session cookies exactly as the host app (sharing SECRET_KEY) would set them."""
+    """Session cookies exactly as the host app (sharing SECRET_KEY) would set them: read by
+    the broker and by the aiohttp reference."""
     sign = cookie_signer(SECRET_KEY)
-    lines = [sign({"user_id": f"bench-user-{n}", "user_name": f"User {n}"}) for n in range(users)]
+    lines = [sign({"user_id": user_id(n), "user_name": f"User {n}"}) for n in range(users)]
     path.write_text("\n".join(lines) + "\n")
+
+
+def write_express_cookies(path: Path, users: int) -> None:
+    """The same users' cookie-parser signed cookies, for the Express sample's login."""
+    lines = [express_cookie(user_id(n), SECRET_KEY) for n in range(users)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def user_id(n: int) -> str:
+    return f"bench-user-{n}"
+
+
+def cookie_env(workdir: Path, users: int, target: str) -> dict[str, str]:
+    """wrk's environment for ``getusertoken.lua``: the cookie file (written once) and name."""
+    if target == "express":
+        path = workdir / f"cookies-express-{users}.txt"
+        if not path.exists():
+            write_express_cookies(path, users)
+        return {"BENCH_COOKIES": str(path), "BENCH_COOKIE_NAME": EXPRESS_COOKIE}
+    path = workdir / f"cookies-{users}.txt"
+    if not path.exists():
+        write_cookies(path, users)
+    return {"BENCH_COOKIES": str(path)}
 
 
 def run_wrk(url: str, connections: int, seconds: float, script: Path, env: dict[str, str]) -> Any:
@@ -341,59 +375,75 @@ def measure_standin(workdir: Path, seconds: float) -> float:
     return float(result["requests"] / (result["duration_us"] / 1e6))
 
 
-def settle(standin: StandinProcess, url: str, scenario: Scenario, env: dict[str, str]) -> None:
-    """Warm up until reuse is steady: every user's token minted (once per worker process
-    without Redis), so the measured window shows reuse, not the first mint of each user."""
+def wrk_threads(scenario: Scenario) -> int:
+    return min(int(os.environ.get("BENCH_THREADS") or 2), scenario.connections)
+
+
+def settle(standin: StandinProcess, url: str, scenario: Scenario, env: dict[str, str]) -> bool:
+    """Warm the broker up until reuse is steady: every user's token minted (once per worker
+    process without Redis), so the measured window shows reuse, not the first mint of each
+    user. False if it never got there within a minute."""
     deadline = time.monotonic() + 60
     previous = vendor_calls(standin)
-    threads = min(int(os.environ.get("BENCH_THREADS") or 2), scenario.connections)
     start = 0
     while time.monotonic() < deadline:
         # Each run carries on where the last stopped, so the warm-up reaches every user.
         chunk = {**env, "BENCH_START": str(start)}
         done = run_wrk(url, scenario.connections, 2, BENCH / "getusertoken.lua", chunk)
-        start += done["requests"] // threads
+        start += done["requests"] // wrk_threads(scenario)
         current = vendor_calls(standin)
         if current - previous <= scenario.users // 100:
-            return
+            return True
         previous = current
+    return False
 
 
-def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: float) -> Row:
-    cookies = workdir / f"cookies-{scenario.users}.txt"
-    if not cookies.exists():
-        write_cookies(cookies, scenario.users)
-    with Stack(workdir) as stack:
-        standin = start_standin(stack, scenario)
-        redis_url = start_redis(stack) if scenario.instances > 1 or scenario.redis else None
-        brokers = [
-            start_broker(stack, f"broker-{n}", instance_env(scenario, standin.url, redis_url))
-            for n in range(scenario.instances)
-        ]
-        urls = [broker.url for broker in brokers]
-        url = start_nginx(stack, urls) if scenario.instances > 1 else urls[0]
-        env = {"BENCH_COOKIES": str(cookies)}
-        before_warmup = vendor_calls(standin)
-        if warmup > 0:
-            run_wrk(url, scenario.connections, warmup, BENCH / "getusertoken.lua", env)
-        if scenario.token_format == JWT:
-            settle(standin, url, scenario, env)
-        before = vendor_calls(standin)
-        roots = [broker.pid for broker in brokers]
-        cpu_before = cpu_seconds(roots)
-        sampler = RssSampler(roots)
-        sampler.start()
-        try:
-            result = run_wrk(url, scenario.connections, seconds, BENCH / "getusertoken.lua", env)
-        finally:
-            peak = sampler.finish()
-        cpu = cpu_seconds(roots) - cpu_before
-        after = vendor_calls(standin)
-    rps = result["requests"] / (result["duration_us"] / 1e6)
-    ceiling = scenario.ceiling
-    return Row(
-        scenario=scenario.name,
-        rps=round(rps, 1),
+def reach_every_user(url: str, scenario: Scenario, env: dict[str, str]) -> None:
+    """The references' counterpart of :func:`settle`: warm up until every user was served
+    once, so they are measured after the same warm-up as the broker (they keep no token, so
+    every request still calls the vendor)."""
+    deadline = time.monotonic() + 60
+    start = 0
+    while start < scenario.users / wrk_threads(scenario) and time.monotonic() < deadline:
+        chunk = {**env, "BENCH_START": str(start)}
+        done = run_wrk(url, scenario.connections, 2, BENCH / "getusertoken.lua", chunk)
+        start += done["requests"] // wrk_threads(scenario)
+
+
+def measure(
+    name: str,
+    url: str,
+    roots: list[int],
+    standin: StandinProcess,
+    scenario: Scenario,
+    env: dict[str, str],
+    timing: tuple[float, float],
+) -> Measurement:
+    """Warm-up, then ``seconds`` of wrk against ``url``; CPU and memory of the process trees
+    under ``roots`` (the target's processes, nothing else) read from /proc."""
+    seconds, warmup = timing
+    script = BENCH / "getusertoken.lua"
+    before_warmup = vendor_calls(standin)
+    if warmup > 0:
+        run_wrk(url, scenario.connections, warmup, script, env)
+    if scenario.token_format == JWT:
+        if name == "broker":
+            if not settle(standin, url, scenario, env):
+                print(f"# WARNING: {scenario.name}: reuse was not steady after a minute")
+        else:
+            reach_every_user(url, scenario, env)
+    before = vendor_calls(standin)
+    cpu_before = cpu_seconds(roots)
+    sampler = RssSampler(roots)
+    sampler.start()
+    try:
+        result = run_wrk(url, scenario.connections, seconds, script, env)
+    finally:
+        peak = sampler.finish()
+    cpu = cpu_seconds(roots) - cpu_before
+    after = vendor_calls(standin)
+    return Measurement(
+        rps=round(result["requests"] / (result["duration_us"] / 1e6), 1),
         p50_ms=round(result["p50"] / 1000, 1),
         p99_ms=round(result["p99"] / 1000, 1),
         errors=sum(result[k] for k in ("connect", "read", "write", "status", "timeout")),
@@ -402,27 +452,63 @@ def run_scenario(scenario: Scenario, workdir: Path, seconds: float, warmup: floa
         vendor_calls_total=after - before_warmup,
         peak_rss_mb=round(peak, 1),
         cpu_ms_per_request=round(1000 * cpu / max(result["requests"], 1), 3),
-        ceiling=ceiling,
-        ratio=round(rps / ceiling, 3) if ceiling else None,
     )
 
 
-def table(rows: list[Row], standin_rps: float) -> str:
-    head = (
-        "| scenario | req/s | p50 ms | p99 ms | errors | vendor calls (% of requests) "
-        "| peak RSS MB | CPU ms/req | ceiling req/s | ratio |"
+def measure_broker(
+    workdir: Path, scenario: Scenario, standin: StandinProcess, timing: tuple[float, float]
+) -> Measurement:
+    with Stack(workdir) as stack:
+        redis_url = start_redis(stack) if scenario.instances > 1 or scenario.redis else None
+        brokers = [
+            start_broker(stack, f"broker-{n}", instance_env(scenario, standin.url, redis_url))
+            for n in range(scenario.instances)
+        ]
+        urls = [broker.url for broker in brokers]
+        url = start_nginx(stack, urls) if scenario.instances > 1 else urls[0]
+        env = cookie_env(workdir, scenario.users, "broker")
+        roots = [broker.pid for broker in brokers]
+        return measure("broker", url, roots, standin, scenario, env, timing)
+
+
+def measure_reference(
+    name: str,
+    workdir: Path,
+    scenario: Scenario,
+    standin: StandinProcess,
+    timing: tuple[float, float],
+) -> Measurement:
+    env = vendor_env(SECRET_KEY, standin.url, API_KEY, APP_UID)
+    log = workdir / f"{name}.log"
+    # One worker process per core, as the broker's default (gunicorn.conf.py).
+    server = (
+        ExpressReference(env, log)
+        if name == "express"
+        else AiohttpReference(env, log, os.cpu_count() or 1)
     )
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for row in rows:
-        share = 100 * row.vendor_calls / row.requests if row.requests else 0.0
-        ceiling = f"{row.ceiling:.0f}" if row.ceiling else f"{standin_rps:.0f} (stand-in)"
-        ratio = row.ratio if row.ratio is not None else round(row.rps / standin_rps, 3)
-        lines.append(
-            f"| {row.scenario} | {row.rps:.0f} | {row.p50_ms} | {row.p99_ms} | {row.errors} "
-            f"| {row.vendor_calls} ({share:.2f}%) | {row.peak_rss_mb} | {row.cpu_ms_per_request} "
-            f"| {ceiling} | {ratio} |"
-        )
-    return "\n".join(lines)
+    with server:
+        wrk_env = cookie_env(workdir, scenario.users, name)
+        return measure(name, server.url, [server.pid], standin, scenario, wrk_env, timing)
+
+
+def run_scenario(
+    scenario: Scenario, workdir: Path, timing: tuple[float, float], order: list[str]
+) -> Row:
+    """The broker and each reference, alone on the machine in turn (in ``order``), against
+    one stand-in."""
+    measured: dict[str, Measurement] = {}
+    with Stack(workdir) as stack:
+        standin = start_standin(stack, scenario)
+        for name in order:
+            if name == "broker":
+                measured[name] = measure_broker(workdir, scenario, standin, timing)
+            else:
+                measured[name] = measure_reference(name, workdir, scenario, standin, timing)
+    figures = ", ".join(f"{name} {m.rps:.0f} req/s" for name, m in measured.items())
+    print(f"#   {figures}", flush=True)
+    broker = measured.pop("broker")
+    references = {name: measured[name] for name in REFERENCES if name in measured}
+    return Row(scenario.name, broker, scenario.ceiling, references)
 
 
 def machine() -> str:
@@ -439,53 +525,120 @@ def machine() -> str:
     )
 
 
+def chosen(variable: str, default: tuple[str, ...], known: list[str]) -> list[str]:
+    """The comma-separated names of ``variable`` (``all``: every known one, ``none``: none),
+    in the order of ``known``; an unknown name stops the run before anything starts."""
+    raw = os.environ.get(variable) or ",".join(default)
+    names = {name.strip() for name in raw.split(",") if name.strip()}
+    if names == {"all"}:
+        return known
+    if names == {"none"}:
+        return []
+    unknown = sorted(names - set(known))
+    if unknown:
+        raise SystemExit(f"{variable}: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    return [name for name in known if name in names]
+
+
+def run_once(
+    scenarios: list[Scenario], workdir: Path, timing: tuple[float, float], order: list[str]
+) -> list[Row]:
+    rows = []
+    for scenario in scenarios:
+        print(f"# running {scenario.name}: {scenario.what}", flush=True)
+        try:
+            rows.append(run_scenario(scenario, workdir, timing, order))
+        except RuntimeError as error:
+            print(f"# {scenario.name} failed: {error}", flush=True)
+            for log in sorted(workdir.glob("*.log")):
+                tail = log.read_text(errors="replace")[-1500:]
+                print(f"# --- {log.name}\n{tail}", flush=True)
+            raise
+    return rows
+
+
+def notes(rows: list[Row], standin_rps: float) -> None:
+    for row in rows:
+        targets = {"broker": row.broker.rps} | {n: m.rps for n, m in row.references.items()}
+        for name, rps in targets.items():
+            if standin_rps < 10 * rps:
+                print(
+                    f"WARNING: {row.scenario}: the stand-in alone ({standin_rps:.0f} req/s) is "
+                    f"not 10x {name}'s {rps:.0f} req/s: it may be the bottleneck"
+                )
+        if row.scenario.startswith("jwt-reuse"):
+            print(
+                f"{row.scenario}: {row.broker.vendor_calls_total} broker vendor calls for "
+                f"{SCENARIO_USERS[row.scenario]} users including warm-up (one per user per "
+                "worker process without Redis)"
+            )
+
+
+SCENARIO_USERS = {s.name: s.users for s in SCENARIOS}
+
+
 def main() -> int:
     seconds = float(os.environ.get("BENCH_DURATION") or 10)
     warmup = float(os.environ.get("BENCH_WARMUP") or 3)
-    chosen = [n for n in (os.environ.get("BENCH_SCENARIOS") or "").split(",") if n]
-    scenarios = [s for s in SCENARIOS if not chosen or s.name in chosen]
+    repeat = max(1, int(os.environ.get("BENCH_REPEAT") or 1))
+    names = chosen("BENCH_SCENARIOS", DEFAULT_SCENARIOS, [s.name for s in SCENARIOS])
+    scenarios = [s for s in SCENARIOS if s.name in names]
+    references = chosen("BENCH_REFERENCES", REFERENCES, list(REFERENCES))
     server = {k: os.environ[k] for k in sorted(PASSED_THROUGH)}
     print(f"# {machine()}", flush=True)
-    print(f"# {seconds:g} s per scenario after {warmup:g} s warm-up; server overrides: {server}")
+    print(f"# {seconds:g} s per scenario and target after {warmup:g} s warm-up, {repeat} run(s)")
+    print(f"# references: {', '.join(references) or 'none'}; server overrides: {server}")
+    runs: list[list[Row]] = []
+    all_checks = []
     with tempfile.TemporaryDirectory(prefix="broker-bench-") as tmp:
         workdir = Path(tmp)
         standin_rps = measure_standin(workdir, min(seconds, 5))
         print(f"# stand-in alone (instant, 32 connections): {standin_rps:.0f} req/s", flush=True)
-        rows = []
-        for scenario in scenarios:
-            print(f"# running {scenario.name}: {scenario.what}", flush=True)
-            try:
-                rows.append(run_scenario(scenario, workdir, seconds, warmup))
-            except RuntimeError as error:
-                print(f"# {scenario.name} failed: {error}", flush=True)
-                for log in sorted(workdir.glob("*.log")):
-                    tail = log.read_text(errors="replace")[-1500:]
-                    print(f"# --- {log.name}\n{tail}", flush=True)
-                raise
-    print()
-    print(table(rows, standin_rps))
-    fastest = max(row.rps for row in rows)
-    if standin_rps < 10 * fastest:
-        print(
-            f"\nWARNING: the stand-in alone ({standin_rps:.0f} req/s) is not 10x the broker's "
-            f"best ({fastest:.0f} req/s): it may be the bottleneck, not the broker"
-        )
-    for row in rows:
-        if row.scenario.startswith("jwt-reuse"):
-            print(
-                f"\n{row.scenario}: {row.vendor_calls_total} vendor calls for 2000 users "
-                "including warm-up (one per user per worker process without Redis)"
-            )
+        for number in range(1, repeat + 1):
+            if repeat > 1:
+                print(f"# run {number} of {repeat}", flush=True)
+            # Each run starts with the next target, so that whatever drifts during a run (the
+            # load of others on the machine) does not always favour the same one.
+            targets = ["broker", *references]
+            shift = (number - 1) % len(targets)
+            order = targets[shift:] + targets[:shift]
+            rows = run_once(scenarios, workdir, (seconds, warmup), order)
+            runs.append(rows)
+            checks = check_targets(rows)
+            all_checks.append(checks)
+            print()
+            print(table(rows))
+            if references:
+                print()
+                print(references_table(rows))
+            print()
+            print(targets_report(checks))
+            print()
+            notes(rows, standin_rps)
+            print(flush=True)
+    spreads = spread(runs)
+    if repeat > 1:
+        print(f"spread over {repeat} runs (min-max):")
+        print(spread_table(spreads))
+        print()
+        print(targets_over_runs(all_checks))
     out = BENCH / "out"
     out.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"bench-{stamp}.json").write_text(
-        json.dumps(
-            {"machine": machine(), "server": server, "standin_rps": standin_rps,
-             "rows": [asdict(row) for row in rows]},
-            indent=2,
-        )
-    )  # fmt: skip
+    report = {
+        "machine": machine(),
+        "server": server,
+        "seconds": seconds,
+        "warmup": warmup,
+        "references": references,
+        "standin_rps": standin_rps,
+        "runs": [
+            {"rows": [row.as_json() for row in rows], "targets": checks}
+            for rows, checks in zip(runs, all_checks, strict=True)
+        ],
+        "spread": spreads,
+    }
+    (out / f"bench-{stamp}.json").write_text(json.dumps(report, indent=2))
     return 0
 
 
