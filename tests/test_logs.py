@@ -302,3 +302,25 @@ def test_a_secret_setting_nested_anywhere_is_registered_and_public_ones_are_not(
     assert json.loads(broker_logs[-1])["msg"] == (
         f"{redaction.MASK} {redaction.MASK} a-public-value-123"
     )
+
+
+def test_each_lines_timestamp_is_its_own_to_the_millisecond_across_seconds() -> None:
+    formatter = JsonFormatter()
+    stamps = []
+    for second, msecs in (
+        (1764547199, 998),
+        (1764547199, 999),
+        (1764547200, 0),
+        (1764547200, 500),
+        (1764547199, 250),
+    ):
+        record = logging.LogRecord("broker", logging.INFO, "", 0, "m", None, None)
+        record.created, record.msecs = second + msecs / 1000, msecs
+        stamps.append(json.loads(formatter.format(record))["ts"])
+    assert stamps == [
+        "2025-11-30T23:59:59.998Z",
+        "2025-11-30T23:59:59.999Z",
+        "2025-12-01T00:00:00.000Z",
+        "2025-12-01T00:00:00.500Z",
+        "2025-11-30T23:59:59.250Z",
+    ]
