@@ -24,6 +24,7 @@ from .observability.logs import configure_logging
 from .protection.hosts import trust_proxies
 from .ready_line import log_ready_when_dev_server_listens
 from .routes.pipeline import register_request_pipeline
+from .users.session_cookie import CachedSerializerSessionInterface
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -66,6 +67,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 def configure_flask(app: Flask, settings: Settings) -> None:
+    app.session_interface = CachedSerializerSessionInterface()
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_NAME=settings.session_cookie_name,

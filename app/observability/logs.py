@@ -8,6 +8,7 @@ operator's log line that says what to fix. Every request gets one access line
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -88,9 +89,16 @@ def user_hash(secret_key: str, user_id: str) -> str:
     same user has the same tag on every instance, and nobody without the key can test a
     guessed id or email against it.
     """
-    key = hmac.new(secret_key.encode(), b"broker log user tag v1", hashlib.sha256).digest()
-    digest = hmac.new(key, user_id.encode("utf-8", "surrogatepass"), hashlib.sha256)
+    digest = hmac.new(
+        _user_hash_key(secret_key), user_id.encode("utf-8", "surrogatepass"), hashlib.sha256
+    )
     return digest.hexdigest()[:USER_HASH_LENGTH]
+
+
+@functools.lru_cache(maxsize=8)
+def _user_hash_key(secret_key: str) -> bytes:
+    """Derived once per secret key (a process has one or two), not on every request."""
+    return hmac.new(secret_key.encode(), b"broker log user tag v1", hashlib.sha256).digest()
 
 
 def note_user(user_id: str) -> str:
@@ -107,24 +115,33 @@ def start_clock() -> None:
 
 def log_request(response: Response) -> Response:
     """The request's one access line (:mod:`app.routes.pipeline` calls it once a request)."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return response
     notes = telemetry.request_notes()
     started = g.get("_started")
     duration = 0.0 if started is None else (time.perf_counter() - started) * 1000
-    access_log.info(
+    method, path, status = request.method, request.path[:MAX_LOGGED_PATH], response.status_code
+    # Built and handed to the logger's handlers directly: Logger.info would also walk the
+    # stack to find its caller, which no line of the broker shows, on every request.
+    record = access_log.makeRecord(
+        access_log.name,
+        logging.INFO,
+        __file__,
+        0,
         "%s %s %s",
-        request.method,
-        request.path[:MAX_LOGGED_PATH],
-        response.status_code,
+        (method, path, status),
+        None,
         extra={
-            "method": request.method,
-            "path": request.path[:MAX_LOGGED_PATH],
-            "status": response.status_code,
+            "method": method,
+            "path": path,
+            "status": status,
             "duration_ms": round(duration, 1),
             "outcome": notes.get("outcome") or _outcome_of(response),
             "vendor_ms": notes.get("vendor_ms"),
             "user": notes.get("user"),
         },
     )
+    access_log.handle(record)
     return response
 
 
