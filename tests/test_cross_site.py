@@ -359,3 +359,24 @@ def test_a_listed_origin_may_read_exactly_the_retry_and_request_id_headers(
     assert response.headers["Access-Control-Allow-Origin"] == LISTED
     assert response.headers["Access-Control-Expose-Headers"] == "Retry-After, X-Request-ID"
     assert "Origin" in response.headers["Vary"].split(", ")
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (None, "Origin"),
+        ("Accept-Encoding", "Accept-Encoding, Origin"),
+        ("accept-encoding, ORIGIN", "accept-encoding, ORIGIN"),
+        ("*", "*, Origin"),
+    ],
+)
+def test_origin_joins_what_an_answer_already_varies_on(before: str | None, after: str) -> None:
+    from flask import Response
+
+    from app.protection.cross_site import _vary_on_origin
+
+    response = Response()
+    if before is not None:
+        response.headers["Vary"] = before
+    _vary_on_origin(response)
+    assert response.headers.getlist("Vary") == [after]

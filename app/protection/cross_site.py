@@ -95,6 +95,16 @@ def token_routes(blueprint: Blueprint) -> Blueprint:
     return rate_limited(blueprint)
 
 
+def _vary_on_origin(response: Response) -> None:
+    """``Vary: Origin`` added to what the answer varies on (``response.vary.add``, without
+    parsing the header into a set on every answer that has none yet)."""
+    vary = response.headers.get("Vary")
+    if vary is None:
+        response.headers["Vary"] = "Origin"
+    elif "origin" not in {part.strip().lower() for part in vary.split(",")}:
+        response.headers["Vary"] = f"{vary}, Origin"
+
+
 def _own_origin() -> str:
     return f"{request.scheme}://{request.host}".lower()
 
@@ -166,7 +176,7 @@ def _preflight() -> Response:
 
 def add_cors_headers(response: Response) -> Response:
     """``after_request``: CORS for listed origins; ``Vary: Origin`` on every answer."""
-    response.vary.add("Origin")
+    _vary_on_origin(response)
     sent = request.origin
     if sent is not None and _listed(_normalized(sent)) and response.status_code != 403:
         response.access_control_allow_origin = sent.strip()

@@ -16,14 +16,28 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+# JSON is read by fetch() with CORS; no page may pull it in as an image or script.
+JSON_HEADERS = {
+    "Content-Security-Policy": JSON_CSP,
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# (name, its lower-case form, value), worked out once: every answer goes through here.
+_ALWAYS = tuple((name, name.lower(), value) for name, value in HEADERS.items())
+_FOR_JSON = tuple((name, name.lower(), value) for name, value in JSON_HEADERS.items())
 
 
 def add_security_headers(response: Response) -> Response:
-    """``after_request``: set what a view has not set itself (an HTML page sets its own CSP)."""
-    for name, value in HEADERS.items():
-        response.headers.setdefault(name, value)
-    if response.is_json or response.status_code in (204, 304):
-        response.headers.setdefault("Content-Security-Policy", JSON_CSP)
-        # JSON is read by fetch() with CORS; no page may pull it in as an image or script.
-        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    """Set what a view has not set itself (an HTML page sets its own CSP).
+
+    One pass over the answer's headers to see which are set, rather than a search of the
+    header list for each of the five.
+    """
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers, not a dict)
+    wanted = (
+        _ALWAYS + _FOR_JSON if response.is_json or response.status_code in (204, 304) else _ALWAYS
+    )
+    for name, lower, value in wanted:
+        if lower not in present:
+            headers.add(name, value)
     return response
