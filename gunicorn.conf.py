@@ -25,6 +25,7 @@ from typing import Any
 from config import ConfigError, accept_server_configuration, read_environment
 from serving import WORKER_CLASSES, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
+from serving.overload import DEFAULT_MAX_IN_FLIGHT, parse_max_in_flight
 
 
 def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
@@ -47,6 +48,9 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
     try:
         header_timeout = parse_header_timeout(
             setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT))
+        )
+        max_in_flight = parse_max_in_flight(
+            setting("BROKER_MAX_IN_FLIGHT", str(DEFAULT_MAX_IN_FLIGHT))
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
@@ -74,6 +78,8 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
             # A request's line and headers must be complete this many seconds after the
             # connection opens (first request) or after the request's first byte (kept-alive).
             f"BROKER_HEADER_TIMEOUT={header_timeout:g}",
+            # Requests a worker holds at once; the next one is answered 503 overloaded.
+            f"BROKER_MAX_IN_FLIGHT={max_in_flight}",
         ],
     }
 

@@ -7,7 +7,9 @@ no thread) and submits the connection to a thread only once they are complete, o
 for the parser's limits (which then refuses them). Deadlines and shedding are the gevent
 worker's (see ``serving.gevent_worker``): BROKER_HEADER_TIMEOUT from the connection's start
 or the next request's first byte, BROKER_KEEPALIVE while idle; a worker at
-``worker_connections`` closes the longest-waiting connection to accept a new one.
+``worker_connections`` closes the longest-waiting connection to accept a new one. A worker
+holding BROKER_MAX_IN_FLIGHT requests (in its threads or queued for one) answers the next
+complete request ``503 overloaded`` from the event loop (``serving.overload``).
 
 Gathering is for HTTP/1.1 over plain TCP, the broker's deployment behind a TLS terminator;
 with gunicorn's own TLS or cleartext HTTP/2 it is skipped and gunicorn's behaviour applies.
@@ -29,6 +31,7 @@ from gunicorn.workers import gthread
 
 from .deadlines import REFUSAL_LINGER, header_timeout
 from .json_logs import BootRefusalAsLogLine
+from .overload import InFlight, Overloaded, max_in_flight
 from .refusals import HeaderTimeout, close_quietly, refuse
 
 END_OF_HEADERS = b"\r\n\r\n"
@@ -45,6 +48,9 @@ class ThreadWorker(BootRefusalAsLogLine, gthread.ThreadWorker):  # type: ignore[
             + self.cfg.limit_request_fields * (self.cfg.limit_request_field_size + 2)
             + len(END_OF_HEADERS)
         )
+        self.in_flight = InFlight(max_in_flight())
+        # Connections whose request was admitted and is in a thread or queued for one.
+        self.admitted: set[Any] = set()
 
     def gathers(self, client: Any) -> bool:
         return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, client)
@@ -121,10 +127,28 @@ class ThreadWorker(BootRefusalAsLogLine, gthread.ThreadWorker):  # type: ignore[
         # Complete headers, or more than the parser accepts: either way the parser decides.
         if END_OF_HEADERS in head[-len(data) - 3 :] or len(head) > self.max_head:
             buffered = self.stop_gathering(conn)
+            if not self.in_flight.admit():
+                self.refuse_overloaded(conn)
+                return
+            self.admitted.add(conn)
             conn.init()
             conn.parser.unreader.unread(buffered)
             conn.data_ready = True
             self.enqueue_req(conn)
+
+    def refuse_overloaded(self, conn: Any) -> None:
+        # From the event loop: one non-blocking send, then closed without lingering. The
+        # request's headers were read whole; a body, if any, is not waited for.
+        refuse(conn.sock, Overloaded())
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)
+        self.drop(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        if conn in self.admitted:
+            self.admitted.discard(conn)
+            self.in_flight.done()
+        super().finish_request(conn, fs)
 
     def murder_pending(self) -> None:
         super().murder_pending()

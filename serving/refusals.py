@@ -17,6 +17,8 @@ from typing import Any
 
 from gunicorn.http import errors as http_errors
 
+from .overload import OVERLOAD_RETRY_AFTER, Overloaded
+
 log = logging.getLogger("broker.server")
 
 
@@ -38,8 +40,19 @@ _BAD_REQUEST = (
     "bad_request",
     "The request is not valid HTTP/1.1 (request line, header or body framing).",
 )
+_OVERLOADED = (
+    503,
+    "Service Unavailable",
+    "overloaded",
+    "The broker is busy with other requests; try again after Retry-After seconds.",
+)
+_OVERLOAD_HINT = (
+    "the worker holds BROKER_MAX_IN_FLIGHT requests already; if this is the usual load, "
+    "add workers or instances"
+)
 _REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
     (HeaderTimeout, _REQUEST_TIMEOUT),
+    (Overloaded, _OVERLOADED),
     (
         http_errors.LimitRequestLine,
         (414, "URI Too Long", "request_uri_too_large", "The request line is too long."),
@@ -77,9 +90,12 @@ def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
 
 
 def refusal_bytes(status: int, reason: str, code: str, message: str, request_id: str) -> bytes:
+    # Retryable answers carry Retry-After, as the app's error_response does.
+    retryable = status == _OVERLOADED[0]
     body = json.dumps(
-        {"error": code, "message": message, "request_id": request_id, "retryable": False}
+        {"error": code, "message": message, "request_id": request_id, "retryable": retryable}
     ).encode()
+    retry_after = f"Retry-After: {OVERLOAD_RETRY_AFTER}\r\n" if retryable else ""
     head = (
         f"HTTP/1.1 {status} {reason}\r\n"
         "Connection: close\r\n"
@@ -88,6 +104,7 @@ def refusal_bytes(status: int, reason: str, code: str, message: str, request_id:
         "Cache-Control: no-store\r\n"
         "X-Content-Type-Options: nosniff\r\n"
         f"X-Request-ID: {request_id}\r\n"
+        f"{retry_after}"
         "\r\n"
     )
     return head.encode("latin-1") + body
@@ -112,7 +129,7 @@ def refuse(client: Any, error: BaseException) -> None:
         log.info(
             "refused %s: %s",
             code,
-            type(error).__name__,
+            _OVERLOAD_HINT if isinstance(error, Overloaded) else type(error).__name__,
             extra={"request_id": request_id, "status": status, "error_code": code},
         )
     try:
