@@ -15,9 +15,11 @@ Environment knobs: ``BENCH_DURATION`` (seconds per scenario and target, default 
 ``BENCH_WARMUP`` (default 3), ``BENCH_SCENARIOS`` (comma-separated names, default the four
 of the comparison, ``all`` for every one), ``BENCH_REFERENCES`` (default ``express,aiohttp``,
 ``none`` for the broker alone), ``BENCH_REPEAT`` (whole runs, default 1; the spread of each
-ratio is printed), ``BENCH_THREADS`` (wrk threads, default 2), and any ``BROKER_*``/
-``MINDSET_*`` server setting to try a variant (``BROKER_WORKER_CLASS=gthread``). Results are
-also written to ``bench/out/``.
+ratio is printed), ``BENCH_THREADS`` (wrk threads, default 2), ``BENCH_SERVER`` (``gunicorn``,
+production's and the default, ``granian`` or ``uwsgi``: the same ``wsgi:app`` under another
+server, see ``servers.py``; ``BENCH_SERVER_ARGS`` adds options to its command line), and any
+``BROKER_*``/``MINDSET_*`` server setting to try a variant (``BROKER_WORKER_CLASS=gthread``).
+Results are also written to ``bench/out/``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from reference_servers import (  # noqa: E402
     express_cookie,
     vendor_env,
 )
+from servers import SERVERS, AlternativeServer, broker_server  # noqa: E402
 
 from harness.cookies import cookie_signer  # noqa: E402
 from harness.gunicorn_server import GunicornServer  # noqa: E402
@@ -200,9 +203,16 @@ PASSED_THROUGH = {
 }
 
 
-def start_broker(stack: Stack, name: str, env: dict[str, str]) -> GunicornServer:
-    # Exactly what `make serve` runs.
-    return stack.enter_context(GunicornServer(env, stack.log(name)))
+# The server the broker runs under: gunicorn is exactly what `make serve` runs.
+SERVER = (os.environ.get("BENCH_SERVER") or "gunicorn").strip()
+
+
+def start_broker(
+    stack: Stack, name: str, env: dict[str, str]
+) -> GunicornServer | AlternativeServer:
+    server = broker_server(SERVER, env, stack.log(name))
+    stack.enter_context(server)
+    return server
 
 
 def start_redis(stack: Stack) -> str:
@@ -584,8 +594,11 @@ def main() -> int:
     names = chosen("BENCH_SCENARIOS", DEFAULT_SCENARIOS, [s.name for s in SCENARIOS])
     scenarios = [s for s in SCENARIOS if s.name in names]
     references = chosen("BENCH_REFERENCES", REFERENCES, list(REFERENCES))
+    if SERVER not in SERVERS:
+        raise SystemExit(f"BENCH_SERVER: unknown {SERVER!r}; known: {', '.join(SERVERS)}")
     server = {k: os.environ[k] for k in sorted(PASSED_THROUGH)}
     print(f"# {machine()}", flush=True)
+    print(f"# broker server: {SERVER} {os.environ.get('BENCH_SERVER_ARGS') or ''}".rstrip())
     print(f"# {seconds:g} s per scenario and target after {warmup:g} s warm-up, {repeat} run(s)")
     print(f"# references: {', '.join(references) or 'none'}; server overrides: {server}")
     runs: list[list[Row]] = []
@@ -628,6 +641,8 @@ def main() -> int:
     report = {
         "machine": machine(),
         "server": server,
+        "broker_server": SERVER,
+        "server_args": os.environ.get("BENCH_SERVER_ARGS") or "",
         "seconds": seconds,
         "warmup": warmup,
         "references": references,
