@@ -22,8 +22,9 @@ JSON_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
 }
 # (name, its lower-case form, value), worked out once: every answer goes through here.
+# A JSON answer gets all five.
 _ALWAYS = tuple((name, name.lower(), value) for name, value in HEADERS.items())
-_FOR_JSON = tuple((name, name.lower(), value) for name, value in JSON_HEADERS.items())
+_FOR_JSON = _ALWAYS + tuple((name, name.lower(), value) for name, value in JSON_HEADERS.items())
 
 
 def add_security_headers(response: Response) -> Response:
@@ -34,9 +35,7 @@ def add_security_headers(response: Response) -> Response:
     """
     headers = response.headers
     present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers, not a dict)
-    wanted = (
-        _ALWAYS + _FOR_JSON if response.is_json or response.status_code in (204, 304) else _ALWAYS
-    )
+    wanted = _FOR_JSON if response.is_json or response.status_code in (204, 304) else _ALWAYS
     for name, lower, value in wanted:
         if lower not in present:
             headers.add(name, value)
