@@ -7,11 +7,13 @@ call, and that what is kept never outlives what it was worked out for.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 import responses
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from app.mindset import client as client_module
@@ -54,10 +56,11 @@ def test_pool_tls_checks_and_path_are_worked_out_once_for_repeated_calls(
     pool_keys = count_calls(monkeypatch, HTTPAdapter, "build_connection_pool_key_attributes")
     tls_checks = count_calls(monkeypatch, HTTPAdapter, "cert_verify")
     paths = count_calls(monkeypatch, HTTPAdapter, "request_url")
+    preparations = count_calls(monkeypatch, requests.Session, "prepare_request")
     client = client_for(standin.url)
     for _ in range(3):
         assert client.authenticate(ADA)
-    assert (pool_keys[0], tls_checks[0], paths[0]) == (1, 1, 1)
+    assert (pool_keys[0], tls_checks[0], paths[0], preparations[0]) == (1, 1, 1, 1)
 
 
 def test_a_closed_pool_is_not_handed_out_again(standin: StandinProcess) -> None:
@@ -140,3 +143,65 @@ def test_a_body_of_known_length_takes_one_read_not_a_second_to_see_its_end() -> 
     body = client_module._bounded_body(response, deadline=float("inf"))
     assert body == b'{"authToken":"t"}'
     assert raw.asked == [MAX_BODY_BYTES + 1]
+
+
+def test_a_body_arriving_in_several_reads_is_returned_whole() -> None:
+    class Trickled(CountedRaw):
+        def read1(self, size: int) -> bytes:
+            return super().read1(min(size, 5))
+
+    raw = Trickled(b'{"authToken":"t"}')
+    response = requests.Response()
+    response.raw = raw
+    assert client_module._bounded_body(response, deadline=float("inf")) == b'{"authToken":"t"}'
+    assert len(raw.asked) == 4  # 5 + 5 + 5 + 2 bytes: no read after the last byte
+
+
+def test_the_kept_pool_honours_the_tls_settings_it_was_asked_for(tmp_path: Path) -> None:
+    adapter = WatchedAdapter(4)
+    request = prepared("https://mindset.test/api/auth")
+    unchecked = adapter.get_connection_with_tls_context(request, False)
+    assert unchecked.cert_reqs == "CERT_NONE"  # type: ignore[attr-defined]
+    bundle = tmp_path / "ca.pem"
+    with_bundle = adapter.get_connection_with_tls_context(request, str(bundle))
+    assert with_bundle is not unchecked
+    assert with_bundle.ca_certs == str(bundle)  # type: ignore[attr-defined]
+    assert with_bundle.cert_reqs == "CERT_REQUIRED"  # type: ignore[attr-defined]
+    client_cert = adapter.get_connection_with_tls_context(
+        request, str(bundle), cert=str(tmp_path / "client.pem")
+    )
+    assert client_cert is not with_bundle
+    assert client_cert.cert_file == str(tmp_path / "client.pem")  # type: ignore[attr-defined]
+    # Asked again for the first settings: a pool that checks nothing is never handed out for
+    # a call that asks for checks.
+    checked = adapter.get_connection_with_tls_context(request, True)
+    assert checked.cert_reqs == "CERT_REQUIRED"  # type: ignore[attr-defined]
+    assert checked.ca_certs is None  # type: ignore[attr-defined]
+
+
+def test_a_missing_client_certificate_is_reported_not_skipped() -> None:
+    adapter = WatchedAdapter(4)
+    request = prepared("https://mindset.test/api/auth")
+    pool = adapter.get_connection_with_tls_context(request, True)
+    with pytest.raises(OSError, match="certificate file"):
+        adapter.cert_verify(pool, "https://mindset.test/api/auth", True, "/nonexistent/client.pem")
+
+
+def test_the_response_is_the_one_requests_builds_but_for_the_cookie_jar() -> None:
+    request = prepared("http://mindset.test/api/auth")
+    raw = urllib3.HTTPResponse(
+        body=b"{}",
+        headers={"Content-Type": "application/json; charset=latin-1", "Set-Cookie": "a=1"},
+        status=201,
+        reason="Created",
+        preload_content=False,
+    )
+    adapter = WatchedAdapter(4)
+    ours = adapter.build_response(request, raw)
+    theirs = HTTPAdapter.build_response(adapter, request, raw)
+    for field in ("status_code", "encoding", "reason", "url", "raw", "request", "connection"):
+        assert getattr(ours, field) == getattr(theirs, field), field
+    assert dict(ours.headers) == dict(theirs.headers)
+    assert (ours.encoding, ours.reason, ours.url) == ("latin-1", "Created", request.url)
+    assert ours.connection is adapter
+    assert not ours.cookies

@@ -145,17 +145,15 @@ class MindsetClient:
         self.timeout = (connect_timeout, read_timeout)
         self.url = self.endpoint.url(base_url, app_uid)
         self.session = session or requests.Session()
-        # What every request repeats (URL, headers), prepared at the first call: see _post.
-        self._prepared_url = ""
-        self._header_items: list[tuple[str, str]] = []
+        # What every request repeats (URL, headers, adapter), prepared at the first call: see
+        # _post.
+        self._template: _Template | None = None
         _settle_environment(self.session, self.url)
         # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
         # instead of opening (and throwing away) one each. Retries are the caller's decision.
         adapter = WatchedAdapter(pool_size)
         self.session.mount("https://", adapter)
         self.session.mount("http://", adapter)
-        # Resolved again at the first call: a test or the sandbox may mount its own first.
-        self._adapter: BaseAdapter = adapter  # pragma: no mutate - replaced before first use
         self.session.headers.update(
             {
                 "Content-Type": "application/json",
@@ -256,21 +254,19 @@ class MindsetClient:
         settings still come from the session; a redirect comes back as it is, for
         :meth:`_attempt` to refuse.
         """
-        if not self._prepared_url:
-            # requests upper-cases the method, so its case is no mutation worth testing.
-            post = requests.Request("POST", self.url)  # pragma: no mutate
-            template = self.session.prepare_request(post)
-            self._header_items = list(template.headers.items())
-            self._adapter = self.session.get_adapter(self.url)
-            self._prepared_url = template.url or self.url
+        template = self._template
+        if template is None:
+            template = self._template = _template_for(self.session, self.url)
         prepared = requests.PreparedRequest()
         prepared.method = "POST"
-        prepared.url = self._prepared_url
-        prepared.headers = CaseInsensitiveDict(self._header_items)
-        prepared.headers["Content-Length"] = str(len(payload))
+        prepared.url = template.url
+        prepared.headers = CaseInsensitiveDict(template.header_items)
+        # Header names are case-insensitive: the name's case is no behaviour.
+        prepared.headers["Content-Length"] = str(len(payload))  # pragma: no mutate (name case)
         prepared.body = payload
         verify = self.session.verify
-        return self._adapter.send(
+        # A test or the sandbox may mount its own adapter: the session's, as of the first call.
+        return template.adapter.send(
             prepared,
             timeout=timeout,
             stream=True,
@@ -294,6 +290,29 @@ class MindsetClient:
         )
         if self.observer is not None:
             self.observer(outcome, status, seconds)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The session's request to the vendor, prepared once: what ``prepare_request`` and
+    ``get_adapter`` would give on every call for the same session."""
+
+    url: str
+    header_items: list[tuple[str, str]]
+    adapter: BaseAdapter
+
+
+def _template_for(session: requests.Session, url: str) -> _Template:
+    # requests upper-cases the method, so its case is no mutation worth testing.
+    post = requests.Request("POST", url)  # pragma: no mutate
+    prepared = session.prepare_request(post)
+    return _Template(
+        # A prepared request's URL is a str: prepare_url always sets one. (cast only informs
+        # the type checker.)
+        url=cast(str, prepared.url),  # pragma: no mutate
+        header_items=list(prepared.headers.items()),
+        adapter=session.get_adapter(url),
+    )
 
 
 def _settle_environment(session: requests.Session, url: str) -> None:

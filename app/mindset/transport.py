@@ -133,11 +133,12 @@ class WatchedAdapter(HTTPAdapter):
         (``http.cookiejar`` on every answer): the broker never sends a vendor cookie back."""
         response = Response()
         response.status_code = resp.status
-        response.headers = CaseInsensitiveDict(getattr(resp, "headers", {}))
+        response.headers = CaseInsensitiveDict(resp.headers)
         response.encoding = get_encoding_from_headers(response.headers)
         response.raw = resp
         response.reason = resp.reason
-        response.url = req.url.decode() if isinstance(req.url, bytes) else (req.url or "")
+        # A prepared request's URL is a str (requests decodes a bytes URL when preparing it).
+        response.url = req.url  # type: ignore[assignment]
         response.request = req
         response.connection = self
         return response
