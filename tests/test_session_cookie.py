@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-import responses
+import time
+from datetime import timedelta
+from typing import Any
 
+import pytest
+import responses
+from flask import Flask, request
+from flask.sessions import SecureCookieSession
+from itsdangerous import URLSafeTimedSerializer
+
+from app.users import session_cookie
 from app.users.session_cookie import CachedSerializerSessionInterface
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
+
+LIFETIME = 3600
 
 
 def test_the_serializer_is_built_once_for_the_same_keys_and_again_when_they_change() -> None:
@@ -32,3 +43,131 @@ def test_a_cookie_signed_with_another_key_signs_nobody_in() -> None:
         assert client.get("/api/getusertoken").get_json() == {"authToken": "tok-ada"}
     app.secret_key = "a-rotated-key-0123456789abcdef0123"
     assert client.get("/api/getusertoken").status_code == 401
+
+
+def interface_of(app: Flask) -> CachedSerializerSessionInterface:
+    interface = app.session_interface
+    assert isinstance(interface, CachedSerializerSessionInterface)
+    return interface
+
+
+def open_with(app: Flask, cookie: str) -> SecureCookieSession | None:
+    interface = interface_of(app)
+    name = interface.get_cookie_name(app)
+    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
+        return interface.open_session(app, request)
+
+
+def values(app: Flask, cookie: str) -> dict[str, Any]:
+    session = open_with(app, cookie)
+    assert session is not None
+    return dict(session)
+
+
+def signed(app: Flask, values: dict[str, Any]) -> str:
+    serializer = interface_of(app).get_signing_serializer(app)
+    assert serializer is not None
+    return str(serializer.dumps(values))
+
+
+def count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    original = URLSafeTimedSerializer.loads
+
+    def counted(self: URLSafeTimedSerializer, *args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(URLSafeTimedSerializer, "loads", counted)
+    return calls
+
+
+def test_a_cookie_is_verified_once_and_its_values_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build_app(mindset_settings())
+    verifications = count_verifications(monkeypatch)
+    cookie = signed(app, {"user_id": "ada"})
+    for _ in range(3):
+        assert values(app, cookie) == {"user_id": "ada"}
+    assert verifications[0] == 1
+    assert dict(open_with(app, signed(app, {"user_id": "grace"})) or {}) == {"user_id": "grace"}
+    assert verifications[0] == 2
+
+
+def test_a_forged_cookie_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build_app(mindset_settings())
+    verifications = count_verifications(monkeypatch)
+    cookie = signed(app, {"user_id": "ada"})
+    forged = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    assert values(app, forged) == {}
+    once = verifications[0]
+    assert once > 0
+    assert values(app, forged) == {}
+    assert verifications[0] == 2 * once
+
+
+@pytest.mark.parametrize(
+    ("seconds_after_signing", "accepted"),
+    [(0, True), (LIFETIME, True), (LIFETIME + 1, False), (-1, False)],
+)
+def test_a_kept_cookie_ages_as_flask_would_age_it(
+    monkeypatch: pytest.MonkeyPatch, seconds_after_signing: int, accepted: bool
+) -> None:
+    app = build_app(mindset_settings())
+    app.permanent_session_lifetime = timedelta(seconds=LIFETIME)
+    now = float(int(time.time()))
+    monkeypatch.setattr(time, "time", lambda: now)
+    cookie = signed(app, {"user_id": "ada"})
+    assert values(app, cookie) == {"user_id": "ada"}  # now kept
+    monkeypatch.setattr(time, "time", lambda: now + seconds_after_signing)
+    expected = {"user_id": "ada"} if accepted else {}
+    assert values(app, cookie) == expected
+    # The cookie verified afresh gives the same verdict as the kept one.
+    app.session_interface = CachedSerializerSessionInterface()
+    assert values(app, cookie) == expected
+
+
+def test_new_keys_verify_kept_cookies_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada"})
+    assert values(app, cookie)
+    verifications = count_verifications(monkeypatch)
+    old_key = app.secret_key
+    app.secret_key = "a-rotated-key-0123456789abcdef0123"
+    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    assert values(app, cookie) == {"user_id": "ada"}  # accepted by the fallback
+    assert verifications[0] == 1
+    assert len(interface_of(app)._verified) == 1  # what the old keys verified is gone
+    app.config["SECRET_KEY_FALLBACKS"] = []
+    assert values(app, cookie) == {}
+
+
+def test_a_request_changing_its_session_leaves_the_kept_values_alone() -> None:
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada", "user_roles": ["reader"]})
+    first = open_with(app, cookie)
+    assert first is not None
+    first["user_roles"].append("admin")
+    first["user_id"] = "mallory"
+    assert values(app, cookie) == {"user_id": "ada", "user_roles": ["reader"]}
+
+
+def test_the_kept_cookies_are_bounded_oldest_dropped_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(session_cookie, "VERIFIED_COOKIES_KEPT", 3)
+    app = build_app(mindset_settings())
+    cookies = [signed(app, {"user_id": f"user-{i}"}) for i in range(4)]
+    for cookie in cookies:
+        assert values(app, cookie)
+    verifications = count_verifications(monkeypatch)
+    for cookie in cookies[1:]:
+        assert values(app, cookie)
+    assert verifications[0] == 0  # the three newest are kept
+    assert values(app, cookies[0]) == {"user_id": "user-0"}
+    assert verifications[0] == 1  # the oldest was dropped, and is verified again
+
+
+def test_no_secret_key_opens_no_session() -> None:
+    app = build_app(mindset_settings())
+    app.secret_key = None
+    assert open_with(app, "anything") is None
