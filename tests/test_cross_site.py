@@ -9,9 +9,10 @@ from typing import Any
 import jwt
 import pytest
 import responses
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, Response
 from flask.testing import FlaskClient
 
+from app.protection import cross_site
 from app.protection.cross_site import cross_site_navigation_allowed, token_routes
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
@@ -380,3 +381,22 @@ def test_origin_joins_what_an_answer_already_varies_on(before: str | None, after
         response.headers["Vary"] = before
     _vary_on_origin(response)
     assert response.headers.getlist("Vary") == [after]
+
+
+@pytest.mark.parametrize(
+    ("vary", "expected"),
+    [
+        (None, "Origin"),
+        ("Accept-Encoding", "Accept-Encoding, Origin"),
+        ("Cookie, Accept-Encoding", "Cookie, Accept-Encoding, Origin"),
+        ("origin,Cookie", "origin,Cookie"),
+        ("Cookie ,  ORIGIN", "Cookie ,  ORIGIN"),
+        ("Origins", "Origins, Origin"),
+    ],
+)
+def test_vary_gains_origin_once_whatever_it_held(vary: str | None, expected: str) -> None:
+    response = Response()
+    if vary is not None:
+        response.headers["Vary"] = vary
+    cross_site._vary_on_origin(response)
+    assert response.headers.getlist("Vary") == [expected]
