@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 import responses
-from flask import Flask, request
+from flask import Flask
 from flask.sessions import SecureCookieSession
 from itsdangerous import URLSafeTimedSerializer
+from werkzeug.test import EnvironBuilder
 
 from app.users import session_cookie
 from app.users.session_cookie import CachedSerializerSessionInterface
@@ -54,8 +55,9 @@ def interface_of(app: Flask) -> CachedSerializerSessionInterface:
 def open_with(app: Flask, cookie: str) -> SecureCookieSession | None:
     interface = interface_of(app)
     name = interface.get_cookie_name(app)
-    with app.test_request_context(headers={"Cookie": f"{name}={cookie}"}):
-        return interface.open_session(app, request)
+    # A bare request: pushing a request context would open the session once already.
+    environ = EnvironBuilder(headers={"Cookie": f"{name}={cookie}"}).get_environ()
+    return interface.open_session(app, app.request_class(environ))
 
 
 def values(app: Flask, cookie: str) -> dict[str, Any]:
