@@ -52,6 +52,8 @@ WAITING_PHASES = ("new", "idle", "headers")
 # own 100 left one worker with 57 and the other with 199, whose clients then wait 3.5 times
 # longer.
 ACCEPT_BURST = 8
+# Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
+NEXT_REQUEST_YIELD = 1e-6
 
 
 class DeadlineSocket:
@@ -190,6 +192,12 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         if conn.phase != "new":
             conn.wait_for_next_request(self.cfg.keepalive)
             self.waiting[conn] = None
+            # Take this connection's next request only after the event loop's next look at
+            # every socket. gevent's recv returns at once when the bytes are already there,
+            # so without this yield a client that sends its next request as soon as it has
+            # an answer kept the worker to itself while other connections waited seconds
+            # (saturation with every user holding a token: p50 1 ms, p99 3 s).
+            gevent.sleep(NEXT_REQUEST_YIELD)
         yield
 
     def timeout_ctx(self) -> Any:
