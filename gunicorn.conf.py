@@ -122,8 +122,7 @@ control_socket_disable = True
 # every request failing later.
 if importlib.util.find_spec("gunicorn_h1c") is None:
     json_logs.exit_with_error(
-        "broker configuration error: gunicorn_h1c is not installed; "
-        "pip install -r requirements.txt"
+        "broker configuration error: gunicorn_h1c is not installed; pip install -r requirements.txt"
     )
 http_parser = "fast"
 # Bound what a client can make the server parse before the app sees the request.

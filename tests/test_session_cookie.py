@@ -56,7 +56,7 @@ def open_with(app: Flask, cookie: str) -> SecureCookieSession | None:
     interface = interface_of(app)
     name = interface.get_cookie_name(app)
     # A bare request: pushing a request context would open the session once already.
-    environ = EnvironBuilder(headers={"Cookie": f"{name}={cookie}"}).get_environ()
+    environ = EnvironBuilder(headers=[("Cookie", f"{name}={cookie}")]).get_environ()
     return interface.open_session(app, app.request_class(environ))
 
 
