@@ -81,16 +81,8 @@ _REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
 )
 
 
-# gunicorn's C parser (gunicorn_h1c) reports a transfer coding it does not know as an invalid
-# header with this text, where gunicorn's Python parser raises UnsupportedTransferCoding: the
-# client gets the same 501 from either.
-_H1C_UNSUPPORTED_CODING = "Unsupported Transfer-Encoding"
-
-
 def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
     """What the server answers for ``error``; anything unknown is the server's own fault."""
-    if isinstance(error, http_errors.InvalidHeader) and error.hdr == _H1C_UNSUPPORTED_CODING:
-        error = http_errors.UnsupportedTransferCoding(error.hdr)
     for kind, answer in _REFUSALS:
         if isinstance(error, kind):
             return answer
