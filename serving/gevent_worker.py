@@ -171,6 +171,10 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         self.current = local()
         self.in_flight = InFlight(max_in_flight())
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.in_flight.start_counting()
+
     def shed_one(self) -> None:
         if self.waiting:
             oldest, _ = self.waiting.popitem(last=False)

@@ -52,6 +52,10 @@ class ThreadWorker(BootRefusalAsLogLine, gthread.ThreadWorker):  # type: ignore[
         # Connections whose request was admitted and is in a thread or queued for one.
         self.admitted: set[Any] = set()
 
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        self.in_flight.start_counting()
+
     def gathers(self, client: Any) -> bool:
         return not self.cfg.is_ssl and not negotiation.prior_knowledge_allowed(self.cfg, client)
 

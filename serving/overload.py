@@ -68,13 +68,17 @@ class InFlight:
     def done(self) -> None:
         self.count -= 1
 
-    def _count_refusal(self) -> None:
+    def start_counting(self) -> None:
+        """Create the refusal counter, so ``/metrics`` shows it at 0 before any refusal (an
+        alert on its rate then has a series from the start).
+
+        Called in the worker process once the app is loaded: gunicorn's master loads this
+        module before a gevent worker patches the standard library, and prometheus_client
+        must be imported after that, as the app imports it. In multiprocess mode
+        (PROMETHEUS_MULTIPROC_DIR, set by gunicorn.conf.py) the count lands in this worker's
+        files, and the app's GET /metrics sums it with everything else.
+        """
         if self._refusals is None:
-            # Imported here, in the worker: gunicorn's master loads this module before a
-            # gevent worker patches the standard library, and prometheus_client must be
-            # imported after that, as the app imports it. In multiprocess mode
-            # (PROMETHEUS_MULTIPROC_DIR, set by gunicorn.conf.py) the count lands in this
-            # worker's files, and the app's GET /metrics sums it with everything else.
             from prometheus_client import CollectorRegistry, Counter
 
             self._refusals = Counter(
@@ -82,4 +86,7 @@ class InFlight:
                 "Requests answered 503 overloaded: the worker held BROKER_MAX_IN_FLIGHT.",
                 registry=CollectorRegistry(),
             )
+
+    def _count_refusal(self) -> None:
+        self.start_counting()
         self._refusals.inc()

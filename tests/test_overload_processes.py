@@ -81,6 +81,16 @@ def refusals_counted(url: str) -> float:
     return 0.0
 
 
+def test_the_refusal_count_is_on_metrics_at_zero_before_any_refusal(broker: BrokerServer) -> None:
+    metrics = requests.get(
+        f"{broker.url}/metrics",
+        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+        timeout=TIMEOUT,
+    )
+    assert metrics.status_code == 200
+    assert "broker_overload_refusals_total 0.0" in metrics.text.splitlines()
+
+
 def test_beyond_the_bound_a_request_is_refused_at_once_and_the_others_are_served(
     broker: BrokerServer, standin: StandinProcess
 ) -> None:
