@@ -164,6 +164,7 @@ class JwksServer:
         self.redirect_to: str | None = None
         self.redirect_status = 307
         self.size: int | None = None
+        self.raw_body: bytes | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -176,6 +177,8 @@ class JwksServer:
                     self.end_headers()
                     return
                 body = json.dumps({"keys": owner.keys, "pad": ""}).encode()
+                if owner.raw_body is not None:
+                    body = owner.raw_body
                 if owner.size is not None:
                     body = body[:-2] + b"x" * (owner.size - len(body)) + body[-2:]
                 self.send_response(200)
@@ -338,6 +341,23 @@ def test_unreachable_jwks_is_a_retryable_503(
     assert response.get_json()["retryable"] is True
     assert "Retry-After" in response.headers
     assert "BROKER_JWKS_URL" in broker_logs.joined()
+
+
+def test_a_jwks_endpoint_answering_html_is_a_retryable_503_not_a_refused_user(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey, broker_logs: LogLines
+) -> None:
+    jwks.raw_body = b"<html><body>Service temporarily unavailable</body></html>"
+    client = jwks_client(jwks)
+    response = client.get("/api/typingmind/authcode", **bearer(signed(rsa_key, "RS256", "rsa-1")))
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "identity_provider_unavailable"
+    assert response.get_json()["retryable"] is True
+    warnings = [
+        json.loads(line)["msg"]
+        for line in broker_logs
+        if json.loads(line)["logger"] == "broker.users"
+    ]
+    assert "BROKER_JWKS_URL did not answer JSON; it is not a key set" in warnings
 
 
 def test_a_jwks_redirect_is_not_followed_and_only_its_host_is_logged(

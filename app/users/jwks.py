@@ -74,7 +74,10 @@ class BoundedJWKClient(jwt.PyJWKClient):
         try:
             data = json.loads(body)
         except ValueError:
-            raise jwt.PyJWKClientError(
+            # An HTML error page or a login form: the provider (or the URL) is failing, not
+            # the user's token, so the caller answers 503 and can retry, as for any outage.
+            log.warning("BROKER_JWKS_URL did not answer JSON; it is not a key set")
+            raise jwt.PyJWKClientConnectionError(
                 "BROKER_JWKS_URL did not answer JSON"  # pragma: no mutate
             ) from None
         # What PyJWT's own fetch does with a good answer: check it, cache it, note the time.
