@@ -18,6 +18,7 @@ from serving.gevent_worker import DeadlineSocket
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .conftest import mindset_settings
+from .raw_http import address
 
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
 STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
@@ -117,8 +118,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
 def test_answers_of_every_kind_arrive_whole_on_one_kept_alive_connection(
     server: BrokerServer,
 ) -> None:
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    host, port = address(server.url)
+    conn = http.client.HTTPConnection(host, port, timeout=10)
     cookie = {"Cookie": f"session={session_cookie({'user_id': 'ada'})}"}
     try:
         for _ in range(2):

@@ -19,6 +19,7 @@ from harness.standin_process import StandinProcess
 from . import fake_secrets
 from .broker_server import BrokerServer
 from .conftest import mindset_settings
+from .raw_http import address
 
 pytestmark = pytest.mark.network
 
@@ -40,8 +41,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
 
 
 def connect(server: BrokerServer) -> socket.socket:
-    host, port = server.url.removeprefix("http://").rsplit(":", 1)
-    return socket.create_connection((host, int(port)), timeout=20)
+    return socket.create_connection(address(server.url), timeout=20)
 
 
 def read_answers(conn: socket.socket, count: int, data: bytes = b"") -> bytes:

@@ -352,12 +352,7 @@ def test_a_jwks_endpoint_answering_html_is_a_retryable_503_not_a_refused_user(
     assert response.status_code == 503
     assert response.get_json()["error"] == "identity_provider_unavailable"
     assert response.get_json()["retryable"] is True
-    warnings = [
-        json.loads(line)["msg"]
-        for line in broker_logs
-        if json.loads(line)["logger"] == "broker.users"
-    ]
-    assert "BROKER_JWKS_URL did not answer JSON; it is not a key set" in warnings
+    assert "BROKER_JWKS_URL did not answer JSON; it is not a key set" in users_warnings(broker_logs)
 
 
 def test_a_jwks_redirect_is_not_followed_and_only_its_host_is_logged(
@@ -397,9 +392,13 @@ def fetch_warnings(
     """Fetch the key set, expecting a failure: its type, and the warnings logged."""
     with pytest.raises(jwt.PyJWKClientError) as raised:
         client.fetch_data()
+    return type(raised.value), users_warnings(broker_logs)
+
+
+def users_warnings(broker_logs: LogLines) -> list[str]:
+    """What the resolver logged (``broker.users``), in order."""
     lines = [json.loads(line) for line in broker_logs]
-    warnings = [line["msg"] for line in lines if line["logger"] == "broker.users"]
-    return type(raised.value), warnings
+    return [line["msg"] for line in lines if line["logger"] == "broker.users"]
 
 
 @pytest.mark.parametrize("status", [300, 307, 399])
