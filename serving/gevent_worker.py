@@ -11,6 +11,10 @@ bounds every wait for request bytes by the current phase's deadline:
 - ``request``: the app has the request; the server adds no deadline (the broker's own
   BROKER_DEADLINE bounds its work).
 
+Between two requests of a kept-alive connection a worker yields to its other connections and
+accepts one waiting connection, so that neither kept-alive clients nor new ones wait for long
+under saturation.
+
 A worker holding BROKER_MAX_IN_FLIGHT requests answers the next one ``503 overloaded`` at
 once, without the app (``serving.overload``).
 
@@ -22,6 +26,7 @@ resumes as soon as its greenlet ends.
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -52,6 +57,10 @@ WAITING_PHASES = ("new", "idle", "headers")
 # own 100 left one worker with 57 and the other with 199, whose clients then wait 3.5 times
 # longer.
 ACCEPT_BURST = 8
+# struct tcp_info: eight one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked. On a
+# listening socket Linux reports its accept queue's length as tcpi_unacked (what `ss` shows as
+# a listener's Recv-Q).
+_TCP_INFO_UNACKED = struct.Struct("=24xI")
 # Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
 NEXT_REQUEST_YIELD = 1e-6
 
@@ -147,6 +156,36 @@ class DeadlineSocket:
             self.sock.shutdown(socket.SHUT_RDWR)
 
 
+def queued_connections(listener: Any) -> int:
+    """Connections waiting in ``listener``'s accept queue; 0 where the system cannot say
+    (not Linux, not TCP)."""
+    try:
+        info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_UNACKED.size)
+    except (AttributeError, OSError):
+        return 0
+    if len(info) < _TCP_INFO_UNACKED.size:
+        return 0
+    return int(_TCP_INFO_UNACKED.unpack(info)[0])
+
+
+def take_one_queued(server: StreamServer) -> None:
+    """Accept one connection waiting on ``server``'s listener, if there is one and room for it.
+
+    Called between two requests of a kept-alive connection (``GeventWorker._next_request``).
+    An accept error is left to the listener's own accept, which reports it and backs off.
+    """
+    if not server.started or not server.pool.free_count():
+        return
+    if not queued_connections(server.socket):
+        return
+    try:
+        accepted = server.do_read()
+    except OSError:
+        return
+    if accepted:
+        server.do_handle(*accepted)
+
+
 class SheddingPool(Pool):  # type: ignore[misc]
     """A pool that, when full, frees a slot by shedding the longest-waiting connection."""
 
@@ -170,6 +209,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         self.waiting: OrderedDict[DeadlineSocket, None] = OrderedDict()
         self.current = local()
         self.in_flight = InFlight(max_in_flight())
+        self.servers: list[StreamServer] = []
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
@@ -196,6 +236,13 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         if conn.phase != "new":
             conn.wait_for_next_request(self.cfg.keepalive)
             self.waiting[conn] = None
+            # A saturated worker's turn lasts as long as all its ready requests, and the
+            # listener is looked at once per turn: a burst of new clients waited up to a second
+            # to be accepted. Taking one per request served keeps accepting in step with the
+            # work, and each worker takes new clients as fast as it serves, which keeps the
+            # workers' shares of the clients balanced.
+            for server in self.servers:
+                take_one_queued(server)
             # Take this connection's next request only after the event loop's next look at
             # every socket. gevent's recv returns at once when the bytes are already there,
             # so without this yield a client that sends its next request as soon as it has
@@ -247,6 +294,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
                 server.max_accept = ACCEPT_BURST
             server.start()
             servers.append(server)
+        self.servers = servers
 
         while self.alive:
             self.notify()
