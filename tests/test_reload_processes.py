@@ -202,8 +202,18 @@ def test_a_rotated_key_takes_effect_on_hup_with_no_failed_request(
         (lambda key, env: write_atomically(key, ""), "MINDSET_API_KEY_FILE"),
         (lambda key, env: key.unlink(), "MINDSET_API_KEY_FILE"),
         (lambda key, env: env.write_text("BROKER_KEEPALIVE=long\n"), "BROKER_KEEPALIVE"),
+        (
+            lambda key, env: env.write_text("BROKER_USER_RESOLVER=no_such_module:resolve\n"),
+            "BROKER_USER_RESOLVER",
+        ),
     ],
-    ids=["bad-setting", "empty-key-file", "missing-key-file", "bad-server-setting"],
+    ids=[
+        "bad-setting",
+        "empty-key-file",
+        "missing-key-file",
+        "bad-server-setting",
+        "unimportable-resolver",
+    ],
 )
 def test_an_invalid_new_configuration_is_refused_and_the_old_workers_keep_serving(
     server: BrokerServer,

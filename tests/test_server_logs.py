@@ -87,7 +87,9 @@ class RefusedServer(GunicornServer):
 
 
 def test_a_workers_start_up_refusal_is_a_json_line(tmp_path: Path) -> None:
-    settings = mindset_settings(BROKER_USER_RESOLVER="no_such_module.auth:broker_user")
+    settings = mindset_settings(
+        BROKER_USER_RESOLVER="tests.host_resolvers.not_in_workers:broker_user"
+    )
     with RefusedServer(isolated_environment(settings, 1), tmp_path / "stderr") as server:
         pass
     entries = json_lines(server.logs())
@@ -106,3 +108,18 @@ def test_the_masters_configuration_refusal_is_a_json_line(tmp_path: Path) -> Non
     entries = json_lines(server.logs())
     assert [e["level"] for e in entries] == ["error"]
     assert "BROKER_HEADER_TIMEOUT" in str(entries[0]["msg"])
+
+
+def test_an_unimportable_resolver_is_refused_by_the_master_before_any_worker(
+    tmp_path: Path,
+) -> None:
+    settings = mindset_settings(BROKER_USER_RESOLVER="no_such_module.auth:broker_user")
+    server = GunicornServer(isolated_environment(settings, 1), tmp_path / "stderr")
+    with pytest.raises(RuntimeError):
+        server.start()
+    server.stop()
+    errors = [e for e in json_lines(server.logs()) if e["level"] == "error"]
+    assert len(errors) == 1, server.logs()
+    assert "broker configuration error" in str(errors[0]["msg"])
+    assert "cannot import module 'no_such_module.auth'" in str(errors[0]["msg"])
+    assert "Booting worker" not in server.logs()

@@ -1,0 +1,105 @@
+"""The server's master checks that a host's resolver imports, in a child interpreter, before any
+worker starts and before a reload replaces them (``config.check_resolver_imports``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import config
+from config import ConfigError, check_resolver_imports, load_settings
+
+from .conftest import mindset_settings
+
+
+def settings_naming(resolver: str) -> config.Settings:
+    return load_settings(mindset_settings(BROKER_USER_RESOLVER=resolver))
+
+
+def refusal(resolver: str) -> str:
+    with pytest.raises(ConfigError) as refused:
+        check_resolver_imports(settings_naming(resolver))
+    return str(refused.value)
+
+
+def test_an_importable_resolver_passes_and_stays_out_of_the_master() -> None:
+    module = "tests.host_resolvers.not_in_workers"
+    sys.modules.pop(module, None)
+    check_resolver_imports(settings_naming(f"{module}:broker_user"))
+    assert module not in sys.modules
+
+
+@pytest.mark.parametrize(
+    ("resolver", "said"),
+    [
+        (
+            "no_such_module.auth:broker_user",
+            "BROKER_USER_RESOLVER: cannot import module 'no_such_module.auth' "
+            "(ModuleNotFoundError); is it on PYTHONPATH or in the working directory?",
+        ),
+        (
+            "tests.host_resolvers:missing",
+            "BROKER_USER_RESOLVER: module 'tests.host_resolvers' has no attribute 'missing'",
+        ),
+        (
+            "tests.host_resolvers:NOT_CALLABLE",
+            "BROKER_USER_RESOLVER: tests.host_resolvers:NOT_CALLABLE is not callable",
+        ),
+    ],
+)
+def test_the_workers_own_refusal_is_the_masters(resolver: str, said: str) -> None:
+    assert refusal(resolver) == said
+
+
+def test_a_module_that_fails_to_compile_is_named_with_how_to_see_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_resolver.py").write_text("def broker_user(:\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the child's PYTHONPATH is the master's path
+    assert refusal("broken_resolver:broker_user") == (
+        "BROKER_USER_RESOLVER: importing module 'broken_resolver' raised SyntaxError; import "
+        "it by hand for the traceback: python -c 'import broken_resolver'"
+    )
+
+
+def test_a_module_slower_than_the_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    def slow(*args: Any, **kwargs: Any) -> None:
+        raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
+
+    monkeypatch.setattr(subprocess, "run", slow)
+    assert refusal("tests.host_resolvers:from_cookie") == (
+        "BROKER_USER_RESOLVER: importing tests.host_resolvers:from_cookie took over 60 s; "
+        "does its module do work at import?"
+    )
+
+
+@pytest.mark.parametrize("resolver", ["session", "headers"])
+def test_the_broker_own_resolvers_need_no_check(
+    resolver: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_child(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("no child interpreter for a built-in resolver")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    check_resolver_imports(settings_naming(resolver))
+
+
+def test_the_check_writes_no_metrics_into_the_servers_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    seen: dict[str, str] = {}
+    run = subprocess.run
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        seen.update(kwargs["env"])
+        return run(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", spy)
+    check_resolver_imports(settings_naming("tests.host_resolvers:from_cookie"))
+    assert "PROMETHEUS_MULTIPROC_DIR" not in seen
+    assert list(tmp_path.iterdir()) == []
