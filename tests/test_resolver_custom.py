@@ -138,6 +138,35 @@ def test_a_hosts_current_user_is_taken_once_each_field_has_its_type(
     ) in broker_logs.joined()
 
 
+@pytest.mark.parametrize(
+    ("query", "unusable"),
+    [
+        ("id=empty", "id is blank"),
+        ("id=spaces", "id is blank"),
+        ("id=long", "id is over 1024 characters"),
+        ("id=max", None),
+        ("email=empty", "email is blank"),
+        ("id=spaces&email=long", "id is blank, email is over 1024 characters"),
+        ("name=empty", None),  # a name is display text only
+        ("name=long", None),
+    ],
+)
+def test_a_hosts_current_user_must_name_someone(
+    query: str, unusable: str | None, broker_logs: LogLines
+) -> None:
+    response = client_for(f"{MODULE}:typed_fields").get(f"/api/typingmind/authcode?{query}")
+    if unusable is None:
+        assert response.status_code == 200
+        return
+    assert response.status_code == 500
+    assert response.get_json()["error"] == "user_resolver_failed"
+    assert (
+        f"user resolver {MODULE}:typed_fields returned a CurrentUser whose {unusable}; it must "
+        "be a non-blank identifier of at most 1024 characters (return None when nobody is "
+        "signed in)"
+    ) in broker_logs.joined()
+
+
 def test_a_raising_host_callable_is_logged_with_its_traceback_and_what_to_fix(
     broker_logs: LogLines,
 ) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from config import ConfigError
 
 from ..errors import BrokerError, UserResolverFailed
-from . import CurrentUser, UserResolver, user_from_mapping
+from . import MAX_FIELD_LENGTH, CurrentUser, UserResolver, user_from_mapping
 
 HostResolver = Callable[[], Any]
 log = logging.getLogger("broker.users")
@@ -94,4 +94,26 @@ def _checked(user: CurrentUser, label: str) -> CurrentUser:
             log_hint=f"user resolver {label} returned a CurrentUser whose {', '.join(wrong)}; "
             "its id must be a str (email and name a str or None)"
         )
+    # The limits a mapping's id meets (user_from_mapping). A blank id names nobody: every
+    # user the host returned it for would share one vendor identity.
+    unusable = [
+        f"{name} is {problem}"
+        for name, value in (("id", user.id), ("email", user.email))
+        if value is not None
+        for problem in _unusable_identifier(value)
+    ]
+    if unusable:
+        raise UserResolverFailed(
+            log_hint=f"user resolver {label} returned a CurrentUser whose {', '.join(unusable)}; "
+            f"it must be a non-blank identifier of at most {MAX_FIELD_LENGTH} characters "
+            "(return None when nobody is signed in)"
+        )
     return user
+
+
+def _unusable_identifier(value: str) -> list[str]:
+    if not value or value.isspace():
+        return ["blank"]
+    if len(value) > MAX_FIELD_LENGTH:
+        return [f"over {MAX_FIELD_LENGTH} characters"]
+    return []

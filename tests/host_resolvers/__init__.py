@@ -64,7 +64,17 @@ def from_json_header() -> Any:
 
 def typed_fields() -> CurrentUser:
     """A host's own CurrentUser with fields of the types ``request.args`` names (``str``,
-    ``none``, ``int``, ``bytes``) for ``id``, ``email`` and ``name``."""
-    values: dict[str, Any] = {"str": "text", "none": None, "int": 42, "bytes": b"x"}
+    ``none``, ``int``, ``bytes``, and the strings ``empty``, ``spaces``, ``max`` of 1024
+    characters and ``long`` of 1025) for ``id``, ``email`` and ``name``."""
+    values: dict[str, Any] = {
+        "str": "text",
+        "none": None,
+        "int": 42,
+        "bytes": b"x",
+        "empty": "",
+        "spaces": " \t",
+        "max": "x" * 1024,
+        "long": "x" * 1025,
+    }
     fields = {name: values[request.args.get(name, "str")] for name in ("id", "email", "name")}
     return CurrentUser(**fields)
