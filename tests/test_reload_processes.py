@@ -311,3 +311,35 @@ def test_metrics_counted_before_a_reload_are_still_counted_after_it(
         # A reload replaces the workers, not the counts they made: a counter that fell back
         # to zero would read as a restart to every rate() over it.
         assert token_requests(scrape(server.url)) == before
+
+
+def resolver_source(user_id: str) -> str:
+    return f"def broker_user():\n    return {{'id': {user_id!r}}}\n"
+
+
+def test_a_reload_loads_the_host_resolvers_current_code(
+    vendor: StandinProcess, files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The master checks a host's resolver without importing it, so the workers a reload
+    starts import the module as it is now, not as the master first saw it."""
+    code = tmp_path / "host_code"
+    code.mkdir()
+    module = code / "host_auth.py"
+    module.write_text(resolver_source("before-reload"))
+    settings = reloadable_settings(
+        vendor, files, BROKER_USER_RESOLVER="host_auth:broker_user", PYTHONPATH=str(code)
+    )
+
+    def minted_for(url: str) -> list[str]:
+        vendor.clear()
+        assert requests.get(f"{url}/api/getusertoken", timeout=10).status_code == 200
+        return [call["json"]["externalId"] for call in vendor.requests()]
+
+    with BrokerServer(settings, tmp_path, workers=2) as broker:
+        until(lambda: broker.output().count("broker ready") == 2, "both workers ready")
+        first_workers = booted(broker)
+        assert minted_for(broker.url) == ["before-reload"]
+        write_atomically(module, resolver_source("after-reload"))
+        reload_and_wait(broker, first_workers)
+        assert minted_for(broker.url) == ["after-reload"]
+    assert "reload refused" not in broker.output()
