@@ -10,13 +10,16 @@ known secret.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness import cookies
 from harness.gunicorn_server import GunicornServer, isolated_environment
+from harness.standin_process import StandinProcess
 
 from . import fake_secrets
-from .conftest import assert_no_secret
+from .conftest import assert_no_secret, mindset_settings
 
 
 def session_cookie(values: dict[str, str]) -> str:
@@ -34,3 +37,18 @@ class BrokerServer(GunicornServer):
 
     def finish(self) -> None:
         assert_no_secret(self.logs(), "the production server's logs")
+
+
+@contextmanager
+def broker_beside_standin(
+    log_dir: Path, *, workers: int = 2, **settings: str
+) -> Iterator[BrokerServer]:
+    """The production server calling a stand-in vendor process of its own: the tests' Mindset
+    settings, with ``settings`` over them."""
+    with (
+        StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor,
+        BrokerServer(
+            mindset_settings(MINDSET_API_HOST=vendor.url, **settings), log_dir, workers=workers
+        ) as process,
+    ):
+        yield process

@@ -23,12 +23,9 @@ import pytest
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from harness.standin_process import StandinProcess
 from serving.gevent_worker import SheddingPool, queued_connections, take_one_queued
 
-from . import fake_secrets
-from .broker_server import BrokerServer
-from .conftest import mindset_settings
+from .broker_server import BrokerServer, broker_beside_standin
 from .raw_http import address
 
 
@@ -162,16 +159,9 @@ REQUEST = b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
-    with (
-        StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor,
-        BrokerServer(
-            mindset_settings(
-                MINDSET_API_HOST=vendor.url, BROKER_RATE_LIMIT_PER_IP="1000000/minute"
-            ),
-            tmp_path_factory.mktemp("accept"),
-            workers=2,
-        ) as process,
-    ):
+    with broker_beside_standin(
+        tmp_path_factory.mktemp("accept"), workers=2, BROKER_RATE_LIMIT_PER_IP="1000000/minute"
+    ) as process:
         yield process
 
 

@@ -12,12 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness.standin_process import StandinProcess
 from serving.gevent_worker import DeadlineSocket
 
-from . import fake_secrets
-from .broker_server import BrokerServer, session_cookie
-from .conftest import mindset_settings
+from .broker_server import BrokerServer, broker_beside_standin, session_cookie
 from .raw_http import address
 
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
@@ -105,12 +102,7 @@ def test_the_held_block_is_not_sent_twice() -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
-    with (
-        StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor,
-        BrokerServer(
-            mindset_settings(MINDSET_API_HOST=vendor.url), tmp_path_factory.mktemp("writes")
-        ) as process,
-    ):
+    with broker_beside_standin(tmp_path_factory.mktemp("writes")) as process:
         yield process
 
 

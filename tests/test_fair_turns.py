@@ -14,11 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from harness.standin_process import StandinProcess
-
-from . import fake_secrets
-from .broker_server import BrokerServer
-from .conftest import mindset_settings
+from .broker_server import BrokerServer, broker_beside_standin
 from .raw_http import address
 
 pytestmark = pytest.mark.network
@@ -29,14 +25,9 @@ REQUEST = b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
-    with (
-        StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as vendor,
-        BrokerServer(
-            mindset_settings(MINDSET_API_HOST=vendor.url, BROKER_RATE_LIMIT_PER_IP="100000/minute"),
-            tmp_path_factory.mktemp("turns"),
-            workers=1,
-        ) as process,
-    ):
+    with broker_beside_standin(
+        tmp_path_factory.mktemp("turns"), workers=1, BROKER_RATE_LIMIT_PER_IP="100000/minute"
+    ) as process:
         yield process
 
 
