@@ -16,7 +16,7 @@ from typing import Any
 from config import ConfigError
 
 from ..errors import BrokerError, UserResolverFailed
-from . import MAX_FIELD_LENGTH, CurrentUser, UserResolver, user_from_mapping
+from . import MAX_FIELD_LENGTH, CurrentUser, UserResolver, _blank, user_from_mapping
 
 HostResolver = Callable[[], Any]
 log = logging.getLogger("broker.users")
@@ -99,8 +99,7 @@ def _checked(user: CurrentUser, label: str) -> CurrentUser:
     unusable = [
         f"{name} is {problem}"
         for name, value in (("id", user.id), ("email", user.email))
-        if value is not None
-        for problem in _unusable_identifier(value)
+        if value is not None and (problem := _unusable_identifier(value))
     ]
     if unusable:
         raise UserResolverFailed(
@@ -111,9 +110,10 @@ def _checked(user: CurrentUser, label: str) -> CurrentUser:
     return user
 
 
-def _unusable_identifier(value: str) -> list[str]:
-    if not value or value.isspace():
-        return ["blank"]
+def _unusable_identifier(value: str) -> str | None:
+    """What makes ``value`` no identifier, by the limits ``user_from_mapping`` applies."""
+    if _blank(value):
+        return "blank"
     if len(value) > MAX_FIELD_LENGTH:
-        return [f"over {MAX_FIELD_LENGTH} characters"]
-    return []
+        return f"over {MAX_FIELD_LENGTH} characters"
+    return None
