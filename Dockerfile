@@ -39,10 +39,10 @@ RUN python3 -m venv /opt/broker/venv \
 # The code belongs to root and is only readable by the broker's user: a compromised worker
 # cannot change what the next worker runs. .dockerignore lets only these paths in.
 WORKDIR /opt/broker/src
+COPY flask_token_broker ./flask_token_broker
 COPY app ./app
 COPY serving ./serving
-COPY standin ./standin
-COPY config.py settings_table.py wsgi.py gunicorn.conf.py ./
+COPY config.py wsgi.py gunicorn.conf.py ./
 # Compiled now: with a read-only root file system Python could not write its caches later.
 RUN python3 -m compileall -q /opt/broker/src
 

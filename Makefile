@@ -61,7 +61,7 @@ typecheck: $(VENV)/.dev
 
 # Security lint of the product code; each accepted finding carries "# nosec <id>" and a reason.
 bandit: $(VENV)/.dev
-	$(BIN)/bandit -q -r app serving config.py settings_table.py wsgi.py gunicorn.conf.py bench harness
+	$(BIN)/bandit -q -r flask_token_broker app serving config.py wsgi.py gunicorn.conf.py bench harness
 
 # The browser test drives Debian's Chromium; the scale-out tests start a real redis-server.
 system-packages:

@@ -7,7 +7,8 @@ development machine (``bench/RESULTS.md``, ``latency`` scenario): sync answers n
 256 clients wait on a 100 ms vendor; gthread spends 5-7 ms of CPU per request (threads
 contending for the GIL) against about 4 ms for gevent, which serves twice the requests.
 ``BROKER_WORKER_CLASS=gthread`` remains supported: in both, a whole vendor attempt, headers
-included, is cut off at its deadline (``BROKER_DEADLINE``; ``app/mindset/deadline.py``).
+included, is cut off at its deadline (``BROKER_DEADLINE``;
+``flask_token_broker/mindset/deadline.py``).
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -22,7 +23,8 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from config import ConfigError, accept_server_configuration, read_environment
+from config import accept_server_configuration, read_environment
+from flask_token_broker import ConfigError
 from serving import WORKER_CLASSES, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 from serving.overload import DEFAULT_MAX_IN_FLIGHT, parse_max_in_flight
@@ -230,7 +232,7 @@ def _check_reloads(server: Any) -> None:
 
 def post_worker_init(worker: object) -> None:
     """The worker has loaded the app and the master holds the port: about to serve."""
-    from app.ready_line import log_ready
+    from flask_token_broker import log_ready
 
     log_ready(worker.wsgi)  # type: ignore[attr-defined]
 

@@ -56,8 +56,8 @@ def variants(base_url: str) -> dict[str, Callable[[], str]]:
     import urllib3
     from requests.adapters import HTTPAdapter
 
-    from app.mindset.client import AuthRequest, MindsetClient
-    from config import MindsetSettings
+    from flask_token_broker.mindset.client import AuthRequest, MindsetClient
+    from flask_token_broker.settings import MindsetSettings
 
     url = f"{base_url}/api/v1/appuid/{APP_UID}/sdkusers/auth"
     headers = {"x-api-key": API_KEY, "Content-Type": "application/json"}
@@ -140,7 +140,7 @@ def child(model: str, base_url: str, calls: int, repeats: int) -> None:
         from gevent import monkey
 
         monkey.patch_all()
-    from app.observability.logs import JsonFormatter
+    from flask_token_broker.observability.logs import JsonFormatter
 
     # The client's per-attempt log line: dropped (logger below INFO) for every variant but
     # the last, which turns it on around its own calls, formatted as production does.

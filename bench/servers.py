@@ -4,7 +4,7 @@
   wsgi:app``, gevent workers subclassed in ``serving/`` (:class:`GunicornServer`);
 * ``granian``: the same ``wsgi:app`` under granian's WSGI interface (Rust HTTP, the app in a
   pool of blocking threads per worker; the vendor deadline is then the watchdog thread of
-  ``app/mindset/deadline.py``);
+  ``flask_token_broker/mindset/deadline.py``);
 * ``uwsgi``: the same ``wsgi:app`` under uWSGI's gevent loop (C HTTP parsing, one greenlet
   per request, gevent's monkey-patching as gunicorn's gevent worker does).
 

@@ -31,9 +31,9 @@ from types import FrameType
 
 import requests
 
+from flask_token_broker.sandbox_vendor.tokens import token_claims
 from harness.cookies import session_cookie
 from harness.standin_process import StandinProcess
-from standin import token_claims
 
 # crun, podman's default on Debian, fails on this kernel's cgroup setup; runc works.
 PODMAN = [shutil.which("podman") or "/usr/bin/podman", "--runtime", "runc"]

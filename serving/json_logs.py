@@ -3,7 +3,8 @@
 ``gunicorn.conf.py`` hands :data:`LOGCONFIG` to gunicorn (``logconfig_dict``), so "Listening
 at", "Booting worker", "Worker timeout" and a worker's traceback are one JSON object per line
 on stderr, with the same ``ts``, ``level``, ``logger`` and ``msg`` fields as the broker's
-lines (``app/observability/logs.py``). Standard library and gunicorn only: its master loads this
+lines (``flask_token_broker/observability/logs.py``).
+Standard library and gunicorn only: its master loads this
 before any worker exists, and a gevent worker patches the standard library after.
 """
 

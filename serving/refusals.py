@@ -1,6 +1,7 @@
 """The server's own answers, for requests the broker never sees, in the broker's JSON shape.
 
-The body has the four keys of ``app.errors.error_response`` (error, message, request_id,
+The body has the four keys of ``flask_token_broker.errors.error_response``
+(error, message, request_id,
 retryable), built here without Flask since these answers are written by the server before any
 app code runs. The request id is fresh and logged with the refusal, so a client's report
 still leads to the log line.

@@ -16,12 +16,12 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from flask_token_broker.sandbox_vendor.mindset import MindsetStandin
+from flask_token_broker.sandbox_vendor.tokens import FORMATS
 from standin.control import ControlApi
 from standin.faults import FaultSwitch
-from standin.mindset import MindsetStandin
 from standin.router import Router
 from standin.server import StandinServer
-from standin.tokens import FORMATS
 
 log = logging.getLogger("standin")
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flask_token_broker.sandbox_vendor.messages import (
+    StandinRequest,
+    StandinResponse,
+    error,
+    parse_json,
+)
+from flask_token_broker.sandbox_vendor.messages import json_response as _json
+from flask_token_broker.sandbox_vendor.mindset import MindsetStandin
 from standin.faults import FaultSwitch, parse_fault
-from standin.messages import StandinRequest, StandinResponse, error, parse_json
-from standin.messages import json_response as _json
-from standin.mindset import MindsetStandin
 
 PREFIX = "/_standin/"
 CONFIG_KEYS = ("latency_ms", "token_format", "jwt_ttl", "api_keys")

@@ -22,7 +22,7 @@ import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from standin.messages import JSON_HEADERS, StandinResponse, json_response
+from flask_token_broker.sandbox_vendor.messages import JSON_HEADERS, StandinResponse, json_response
 
 MODES = ("status", "slow", "hang", "reset", "garbage", "wrong_shape")
 GARBAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>"

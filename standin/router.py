@@ -8,9 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_token_broker.sandbox_vendor.mindset import (
+    MindsetStandin,
+    StandinRequest,
+    StandinResponse,
+)
 from standin.control import PREFIX, ControlApi
 from standin.faults import FaultSwitch
-from standin.mindset import MindsetStandin, StandinRequest, StandinResponse
 
 
 @dataclass(slots=True)

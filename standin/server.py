@@ -19,7 +19,12 @@ from typing import Any, cast
 
 import httptools
 
-from standin.messages import JSON_HEADERS, StandinRequest, StandinResponse, error
+from flask_token_broker.sandbox_vendor.messages import (
+    JSON_HEADERS,
+    StandinRequest,
+    StandinResponse,
+    error,
+)
 from standin.router import Outcome, Router
 
 log = logging.getLogger("standin.server")

@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from werkzeug.test import TestResponse
 
 from app import create_app
-from app.observability.logs import JsonFormatter
+from flask_token_broker.observability.logs import JsonFormatter
 
 from . import fake_secrets
 

@@ -19,7 +19,7 @@ import requests
 from flask import Flask
 from requests.adapters import BaseAdapter
 
-from app.state import current_broker
+from flask_token_broker.state import current_broker
 
 from .conftest import MINDSET_BASE
 

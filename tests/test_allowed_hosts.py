@@ -10,7 +10,7 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from config import ConfigError, load_settings
+from flask_token_broker.settings import ConfigError, load_settings
 
 from .broker_server import BrokerServer
 from .conftest import LogLines, build_app, mindset_settings

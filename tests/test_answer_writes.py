@@ -18,7 +18,7 @@ from .broker_server import BrokerServer, broker_beside_standin, session_cookie
 from .raw_http import address
 
 HEADERS = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
-STATIC = Path(__file__).resolve().parent.parent / "app" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "flask_token_broker" / "static"
 
 
 class RecordingSocket:

@@ -9,10 +9,10 @@ import pytest
 import responses
 from flask import Flask
 
-from app.observability import telemetry
-from app.resilience import retries
-from app.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from app.state import current_broker
+from flask_token_broker.observability import telemetry
+from flask_token_broker.resilience import retries
+from flask_token_broker.resilience.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from flask_token_broker.state import current_broker
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from app.version import VERSION
+from flask_token_broker.version import VERSION
 from harness.processes import ROOT, free_port, stop_process
 
 FLASK = str(Path(sys.executable).parent / "flask")

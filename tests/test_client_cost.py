@@ -16,9 +16,9 @@ import responses
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from app.mindset import client as client_module
-from app.mindset.client import MAX_BODY_BYTES, AuthRequest, MindsetClient
-from app.mindset.transport import WatchedAdapter
+from flask_token_broker.mindset import client as client_module
+from flask_token_broker.mindset.client import MAX_BODY_BYTES, AuthRequest, MindsetClient
+from flask_token_broker.mindset.transport import WatchedAdapter
 from harness.standin_process import StandinProcess
 
 from . import fake_secrets

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from app.mindset.client import AuthRequest
-from app.minting.coalesce import Coalescer
-from app.minting.reuse import request_key
-from app.minting.tokens import MindsetTokens
-from app.observability import telemetry
-from app.state import current_broker
+from flask_token_broker.mindset.client import AuthRequest
+from flask_token_broker.minting.coalesce import Coalescer
+from flask_token_broker.minting.reuse import request_key
+from flask_token_broker.minting.tokens import MindsetTokens
+from flask_token_broker.observability import telemetry
+from flask_token_broker.state import current_broker
 
 from . import fake_secrets
 from .conftest import build_app, mindset_settings, sign_in
@@ -220,7 +220,7 @@ GEVENT_SCRIPT = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import gevent, gevent.event
-    from app.minting.coalesce import Coalescer
+    from flask_token_broker.minting.coalesce import Coalescer
 
     gate = gevent.event.Event()
     calls = []

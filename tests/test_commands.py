@@ -13,8 +13,13 @@ import pytest
 import responses
 from flask import Flask
 
-from app.commands import EXIT_FAILED, EXIT_RETRYABLE, diagnosis_requested, unconfigured_app
-from config import ConfigError, find_problems
+from flask_token_broker.commands import (
+    EXIT_FAILED,
+    EXIT_RETRYABLE,
+    diagnosis_requested,
+    diagnostics_app,
+)
+from flask_token_broker.settings import ConfigError, find_problems
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
@@ -234,7 +239,7 @@ def test_only_config_check_loads_with_an_invalid_configuration(
 
 def test_config_check_fails_on_a_plain_http_vendor_host_in_production() -> None:
     settings = mindset_settings(BROKER_ENV="production", MINDSET_API_HOST="http://acme.example")
-    result = unconfigured_app(settings).test_cli_runner().invoke(args=["config", "check"])
+    result = diagnostics_app(settings).test_cli_runner().invoke(args=["config", "check"])
     report = json.loads(result.stdout)
     assert result.exit_code == EXIT_FAILED
     assert report["ok"] is False
@@ -266,7 +271,7 @@ def check(app: Flask) -> tuple[int, dict[str, Any]]:
 def test_config_check_refuses_an_unimportable_resolver_with_every_other_problem() -> None:
     # What create_app hands config check when the broker cannot even start.
     source = {"BROKER_USER_RESOLVER": "myapp.auth:broker_user", "MINDSET_API_HOST": "acme.test"}
-    code, report = check(unconfigured_app(source))
+    code, report = check(diagnostics_app(source))
     assert (code, report["ok"]) == (EXIT_FAILED, False)
     assert [problem.split()[0] for problem in report["problems"]] == [
         "MINDSET_API_KEY",
@@ -279,7 +284,7 @@ def test_config_check_refuses_an_unimportable_resolver_with_every_other_problem(
 def test_config_check_reports_what_stopped_start_up_once() -> None:
     source = mindset_settings(BROKER_USER_RESOLVER="myapp.auth:broker_user")
     refusal = ConfigError("BROKER_USER_RESOLVER: cannot import module 'myapp.auth' (X)")
-    code, report = check(unconfigured_app(source, refusal))
+    code, report = check(diagnostics_app(source, refusal))
     assert code == EXIT_FAILED
     assert report["problems"][-1] == str(refusal)
     assert len([p for p in report["problems"] if "myapp.auth" in p]) == 2  # import, start-up
@@ -304,7 +309,7 @@ def test_config_check_shows_the_start_up_warnings(
 
 def test_a_weak_secret_key_fails_config_check_in_production() -> None:
     source = mindset_settings(BROKER_ENV="production", SECRET_KEY="please-change-me")
-    code, report = check(unconfigured_app(source))
+    code, report = check(diagnostics_app(source))
     assert (code, report["ok"]) == (EXIT_FAILED, False)
     assert report["problems"][0].startswith("SECRET_KEY is too weak for production")
     assert "please-change-me" not in json.dumps(report)

@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import create_app
-from config import ConfigError, find_problems, load_settings, parse_account_uids, parse_api_host
+from flask_token_broker.settings import (
+    ConfigError,
+    find_problems,
+    load_settings,
+    parse_account_uids,
+    parse_api_host,
+)
 
 from . import fake_secrets
 from .conftest import mindset_settings

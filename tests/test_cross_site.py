@@ -12,8 +12,8 @@ import responses
 from flask import Blueprint, Flask, Response
 from flask.testing import FlaskClient
 
-from app.protection import cross_site
-from app.protection.cross_site import cross_site_navigation_allowed, token_routes
+from flask_token_broker.protection import cross_site
+from flask_token_broker.protection.cross_site import cross_site_navigation_allowed, token_routes
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, LogLines, build_app, mindset_settings, sign_in
 

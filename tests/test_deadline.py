@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from app.mindset import deadline as deadline_module
-from app.mindset.deadline import TICK, Watchdog
+from flask_token_broker.mindset import deadline as deadline_module
+from flask_token_broker.mindset.deadline import TICK, Watchdog
 
 # Far above a loaded machine's scheduling delays, far below a missed deadline's wait (10 s).
 LATE = 2.0
@@ -24,7 +24,7 @@ NEVER = 10.0
 
 
 class Connection:
-    """What a urllib3 connection carries for the watchdog (app/mindset/transport.py)."""
+    """What a urllib3 connection carries for the watchdog (mindset/transport.py)."""
 
     _watch_handle: socket.socket | None = None
     _watch_owner: Any = None

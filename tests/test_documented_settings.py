@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-import config
-from settings_table import DECLARED, Setting
+from flask_token_broker import settings as config
+from flask_token_broker.settings_table import DECLARED, Setting
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

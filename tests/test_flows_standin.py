@@ -12,8 +12,8 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
+from flask_token_broker.sandbox_vendor.tokens import token_claims
 from harness.standin_process import StandinProcess
-from standin.tokens import token_claims
 
 from . import fake_secrets
 from .conftest import KNOWN_SECRETS, build_app, sign_in

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-HELPER = Path(__file__).resolve().parent.parent / "app" / "static" / "mindset-auth.js"
+HELPER = (
+    Path(__file__).resolve().parent.parent / "flask_token_broker" / "static" / "mindset-auth.js"
+)
 NODE = shutil.which("node")
 
 SCRIPT = """

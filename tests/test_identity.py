@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import InvalidIdentity
-from app.minting.identity import (
+from flask_token_broker.errors import InvalidIdentity
+from flask_token_broker.minting.identity import (
     EXTERNAL_ID,
     checked_email,
     derive_external_id,

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from flask.testing import FlaskClient
 
-from app.minting.identity import derive_external_id
+from flask_token_broker.minting.identity import derive_external_id
 
 from . import fake_secrets
 from .conftest import build_app, mindset_settings, sign_in

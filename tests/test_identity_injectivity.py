@@ -24,13 +24,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import InvalidIdentity
-from app.mindset.client import AuthRequest
-from app.minting.identity import auth_request_for, derive_external_id
-from app.minting.reuse import request_key
-from app.typingmind import TypingMindCodes, TypingMindIdentityError
-from app.users import CurrentUser, user_from_mapping
-from config import MindsetSettings, TypingMindSettings
+from flask_token_broker.errors import InvalidIdentity
+from flask_token_broker.mindset.client import AuthRequest
+from flask_token_broker.minting.identity import auth_request_for, derive_external_id
+from flask_token_broker.minting.reuse import request_key
+from flask_token_broker.settings import MindsetSettings, TypingMindSettings
+from flask_token_broker.typingmind import TypingMindCodes, TypingMindIdentityError
+from flask_token_broker.users import CurrentUser, user_from_mapping
 
 from . import fake_secrets
 

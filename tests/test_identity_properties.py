@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.errors import InvalidIdentity
-from app.mindset.client import AuthRequest, MindsetClient
-from app.minting.identity import (
+from flask_token_broker.errors import InvalidIdentity
+from flask_token_broker.mindset.client import AuthRequest, MindsetClient
+from flask_token_broker.minting.identity import (
     EMAIL_SHAPE,
     EXTERNAL_ID,
     MAX_EMAIL_LENGTH,
@@ -18,9 +18,9 @@ from app.minting.identity import (
     derive_external_id,
     external_id_for,
 )
-from app.observability.logs import user_hash
-from app.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
-from config import MindsetSettings
+from flask_token_broker.observability.logs import user_hash
+from flask_token_broker.settings import MindsetSettings
+from flask_token_broker.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
 
 from .vendor_defaults import CLIENT_OPTIONS
 

@@ -9,11 +9,11 @@ import responses
 from flask.testing import FlaskClient
 from responses import matchers
 
-from app.errors import InvalidIdentity
-from app.minting.identity import legacy_email_for
-from app.ready_line import log_ready
-from app.users import CurrentUser
-from config import ConfigError, load_settings
+from flask_token_broker.errors import InvalidIdentity
+from flask_token_broker.minting.identity import legacy_email_for
+from flask_token_broker.ready_line import log_ready
+from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.users import CurrentUser
 
 from . import fake_secrets
 from .conftest import MINDSET_BASE, LogLines, build_app, mindset_settings, sign_in

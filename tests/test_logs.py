@@ -11,8 +11,8 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from app.observability import redaction
-from app.observability.logs import JsonFormatter, user_hash
+from flask_token_broker.observability import redaction
+from flask_token_broker.observability.logs import JsonFormatter, user_hash
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in

@@ -19,15 +19,15 @@ import responses
 from requests.adapters import BaseAdapter
 from responses import matchers
 
-from app.mindset import client as client_module
-from app.mindset.client import (
+from flask_token_broker.mindset import client as client_module
+from flask_token_broker.mindset.client import (
     MAX_BODY_BYTES,
     MAX_TOKEN_LENGTH,
     AuthRequest,
     MindsetClient,
 )
-from app.mindset.deadline import AttemptOverrun
-from app.mindset.errors import (
+from flask_token_broker.mindset.deadline import AttemptOverrun
+from flask_token_broker.mindset.errors import (
     MindsetBadResponse,
     MindsetError,
     MindsetRejected,
@@ -35,8 +35,8 @@ from app.mindset.errors import (
     MindsetUnavailable,
     parse_retry_after,
 )
-from app.mindset.transport import WatchedAdapter
-from config import FLAVOR_LEGACY
+from flask_token_broker.mindset.transport import WatchedAdapter
+from flask_token_broker.settings import FLAVOR_LEGACY
 
 from . import fake_secrets
 from .drip_server import DripServer
@@ -272,7 +272,7 @@ def test_a_dropped_connection_is_never_sent_again_by_the_client(reset_at_once: b
             client.authenticate(AuthRequest(external_id="ada"))
         time.sleep(0.3)  # room for any repeat to arrive
     # Whether to repeat a call the vendor may have acted on is the broker's decision
-    # (app/resilience/retries.py), never the HTTP library's.
+    # (flask_token_broker/resilience/retries.py), never the HTTP library's.
     assert server.connections == 1
     assert len(server.requests) == (0 if reset_at_once else 1)
 

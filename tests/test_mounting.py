@@ -15,11 +15,11 @@ from flask import Flask, abort
 from flask.testing import FlaskClient
 from responses import matchers
 
-from app.broker import init_broker
-from app.state import current_broker
-from app.version import VERSION
-from config import ConfigError
 from examples.flask_login_host import create_host_app
+from flask_token_broker.extension import init_broker
+from flask_token_broker.settings import ConfigError
+from flask_token_broker.state import current_broker
+from flask_token_broker.version import VERSION
 
 from . import fake_secrets
 from .conftest import (

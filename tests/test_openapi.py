@@ -21,7 +21,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from werkzeug.serving import make_server
 
-from app.routes.openapi import ERRORS, document
+from flask_token_broker.routes.openapi import ERRORS, document
 
 from . import fake_secrets
 from .conftest import AUTH_URL, assert_no_secret, build_app, mindset_settings

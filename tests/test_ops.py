@@ -9,10 +9,10 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.observability import telemetry
-from app.observability.metrics import outcome_label, process_metrics
-from app.state import current_broker
-from app.version import VERSION
+from flask_token_broker.observability import telemetry
+from flask_token_broker.observability.metrics import outcome_label, process_metrics
+from flask_token_broker.state import current_broker
+from flask_token_broker.version import VERSION
 
 from .conftest import AUTH_URL, KNOWN_SECRETS, build_app, mindset_settings, sign_in
 
@@ -207,8 +207,8 @@ def test_vendor_outcomes_become_short_labels(outcome: str, label: str) -> None:
 
 def test_events_before_the_first_request_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     # A fresh process: no metrics yet, nobody listening.
-    monkeypatch.setattr("app.observability.metrics._metrics", None)
-    monkeypatch.setattr("app.observability.telemetry._listeners", [])
+    monkeypatch.setattr("flask_token_broker.observability.metrics._metrics", None)
+    monkeypatch.setattr("flask_token_broker.observability.telemetry._listeners", [])
     build_app(mindset_settings())
     telemetry.token_outcome("mindset", "minted")
     assert sample("broker_tokens_total", vendor="mindset", outcome="minted") == 1

@@ -20,7 +20,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.commands import EXIT_FAILED, EXIT_RETRYABLE
+from flask_token_broker.commands import EXIT_FAILED, EXIT_RETRYABLE
 from harness.processes import run_to_end
 from harness.standin_process import StandinProcess
 

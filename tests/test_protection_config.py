@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app import create_app
-from config import (
+from flask_token_broker.settings import (
     ConfigError,
     ProtectionSettings,
     ResilienceSettings,

@@ -12,8 +12,8 @@ import responses
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.observability import telemetry
-from app.state import current_broker
+from flask_token_broker.observability import telemetry
+from flask_token_broker.state import current_broker
 from harness.processes import free_port
 from harness.redis_process import RedisProcess
 
@@ -163,7 +163,7 @@ def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> N
 
 
 def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> None:
-    from app.protection.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
+    from flask_token_broker.protection.limit_storage import SWEEP_INTERVAL, SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     storage.incr("short-lived", expiry=0.05)
@@ -183,7 +183,7 @@ def test_the_in_process_counter_store_sweeps_once_a_second_not_every_10_ms() -> 
 
 
 def test_expired_counters_read_as_zero_before_any_sweep() -> None:
-    from app.protection.limit_storage import SweptMemoryStorage
+    from flask_token_broker.protection.limit_storage import SweptMemoryStorage
 
     storage = SweptMemoryStorage("broker-memory://")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.redirects import redirect_target
+from flask_token_broker.redirects import redirect_target
 
 
 @pytest.mark.parametrize(

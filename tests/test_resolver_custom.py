@@ -9,9 +9,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.ready_line import log_ready
-from app.users.custom import import_callable
-from config import ConfigError, load_settings
+from flask_token_broker.ready_line import log_ready
+from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.users.custom import import_callable
 
 from .conftest import LogLines, build_app
 from .resolver_helpers import signed_in_as, typingmind_settings

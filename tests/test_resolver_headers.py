@@ -8,9 +8,9 @@ import pytest
 from flask.testing import FlaskClient
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.ready_line import log_ready
-from app.users.headers import direct_peer, is_trusted
-from config import ConfigError, load_settings
+from flask_token_broker.ready_line import log_ready
+from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.users.headers import direct_peer, is_trusted
 
 from .conftest import LogLines, build_app
 from .resolver_helpers import signed_in_as, typingmind_settings

@@ -1,5 +1,5 @@
 """The server's master checks that a host's resolver imports, in a child interpreter, before any
-worker starts and before a reload replaces them (``config.check_resolver_imports``)."""
+worker starts and before a reload replaces them (``flask_token_broker.check_resolver_imports``)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-import config
-from config import ConfigError, check_resolver_imports, load_settings
+from flask_token_broker.settings import ConfigError, Settings, load_settings
+from flask_token_broker.users.import_check import check_resolver_imports
 
 from .conftest import mindset_settings
 
 
-def settings_naming(resolver: str) -> config.Settings:
+def settings_naming(resolver: str) -> Settings:
     return load_settings(mindset_settings(BROKER_USER_RESOLVER=resolver))
 
 

@@ -24,10 +24,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from app.users import jwks as jwks_module
-from app.users.jwks import MAX_JWKS_BYTES, BoundedJWKClient
-from app.users.jwt import MAX_TOKEN_LENGTH, bearer_token
-from config import ConfigError, load_settings
+from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.users import jwks as jwks_module
+from flask_token_broker.users.jwks import MAX_JWKS_BYTES, BoundedJWKClient
+from flask_token_broker.users.jwt import MAX_TOKEN_LENGTH, bearer_token
 
 from . import fake_secrets
 from .conftest import LogLines, build_app
@@ -541,7 +541,7 @@ def test_the_jwks_client_uses_the_configured_lifetime_timeout_and_cooldown(
         return object()
 
     # The resolver builds the broker's bounded subclass of PyJWKClient.
-    monkeypatch.setattr("app.users.jwt.BoundedJWKClient", recording)
+    monkeypatch.setattr("flask_token_broker.users.jwt.BoundedJWKClient", recording)
     url = "https://login.example.com/.well-known/jwks.json"
     build_app(
         typingmind_settings(

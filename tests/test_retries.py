@@ -10,15 +10,15 @@ import responses
 from flask.testing import FlaskClient
 from responses.registries import OrderedRegistry
 
-from app.mindset.errors import (
+from flask_token_broker.mindset.errors import (
     MindsetBadResponse,
     MindsetError,
     MindsetRejected,
     MindsetTimeout,
     MindsetUnavailable,
 )
-from app.resilience import retries
-from app.resilience.retries import RetryPolicy, call_with_retries
+from flask_token_broker.resilience import retries
+from flask_token_broker.resilience.retries import RetryPolicy, call_with_retries
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 from .vendor_defaults import POLICY_OPTIONS
@@ -123,7 +123,7 @@ def test_backoff_is_exponential_with_full_jitter(monkeypatch: pytest.MonkeyPatch
         ceilings.append((low, high))
         return high / 2
 
-    monkeypatch.setattr("app.resilience.retries.random.uniform", uniform)
+    monkeypatch.setattr("flask_token_broker.resilience.retries.random.uniform", uniform)
     policy = RetryPolicy(attempts=5, retry_after_cap=2.0, base_delay=0.1, max_delay=0.3)
     waits = [policy.wait_before_retry(UNAVAILABLE_503, n) for n in (1, 2, 3, 4)]
     assert ceilings == [(0, 0.1), (0, 0.2), (0, 0.3), (0, 0.3)]

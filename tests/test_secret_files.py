@@ -15,8 +15,15 @@ from typing import Any
 import pytest
 import responses
 
-from config import ConfigError, Settings, accept_server_configuration, find_problems, load_settings
-from settings_table import DECLARED, Reader, Setting, read_secret_file, with_secret_files_read
+from config import accept_server_configuration
+from flask_token_broker.settings import ConfigError, Settings, find_problems, load_settings
+from flask_token_broker.settings_table import (
+    DECLARED,
+    Reader,
+    Setting,
+    read_secret_file,
+    with_secret_files_read,
+)
 
 from . import fake_secrets
 from .conftest import AUTH_URL, build_app, mindset_settings

@@ -8,8 +8,8 @@ import pytest
 import responses
 from flask.testing import FlaskClient
 
-from app.errors import BrokerError, broker_error_response
-from app.protection.security_headers import JSON_CSP
+from flask_token_broker.errors import BrokerError, broker_error_response
+from flask_token_broker.protection.security_headers import JSON_CSP
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

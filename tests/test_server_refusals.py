@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.version import VERSION
+from flask_token_broker.version import VERSION
 
 from . import fake_secrets
 from .broker_server import BrokerServer

@@ -13,8 +13,8 @@ from flask.sessions import SecureCookieSession
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import EnvironBuilder
 
-from app.users import session_cookie
-from app.users.session_cookie import CachedSerializerSessionInterface
+from flask_token_broker.users import session_cookie
+from flask_token_broker.users.session_cookie import CachedSerializerSessionInterface
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from app.minting.sealing import Sealer, derive_key
-from app.minting.shared_state import SharedState
-from app.minting.tokens import MindsetTokens
-from app.state import current_broker
-from app.users import CurrentUser
+from flask_token_broker.minting.sealing import Sealer, derive_key
+from flask_token_broker.minting.shared_state import SharedState
+from flask_token_broker.minting.tokens import MindsetTokens
+from flask_token_broker.state import current_broker
+from flask_token_broker.users import CurrentUser
 from harness.processes import free_port
 from harness.redis_process import RedisProcess
 

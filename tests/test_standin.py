@@ -12,9 +12,9 @@ import jwt
 import pytest
 import requests
 
+from flask_token_broker.sandbox_vendor.mindset import MindsetStandin, StandinRequest
+from flask_token_broker.sandbox_vendor.tokens import token_claims
 from harness.standin_process import StandinProcess
-from standin.mindset import MindsetStandin, StandinRequest
-from standin.tokens import token_claims
 
 KEY = "test-key-123"
 UID = "app-uid-1"

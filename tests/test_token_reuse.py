@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from app.minting.reuse import LocalTokens, ReusePolicy, jwt_expiry
-from config import ConfigError, load_settings
+from flask_token_broker.minting.reuse import LocalTokens, ReusePolicy, jwt_expiry
+from flask_token_broker.settings import ConfigError, load_settings
 
 from .conftest import build_app, mindset_settings, sign_in
 from .gated_vendor import GatedVendor, attach, jwt_with_exp

@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.ready_line import log_ready
-from app.typingmind import login_url, payload_for, sign
-from app.users import CurrentUser
-from config import ConfigError, load_settings
+from flask_token_broker.ready_line import log_ready
+from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.typingmind import login_url, payload_for, sign
+from flask_token_broker.users import CurrentUser
 
 from . import fake_secrets
 from .conftest import LogLines, build_app, mindset_settings, sign_in

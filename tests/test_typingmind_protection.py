@@ -9,7 +9,7 @@ import pytest
 import responses
 from flask import Flask
 
-from app.broker import init_broker
+from flask_token_broker.extension import init_broker
 
 from . import fake_secrets
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in

@@ -193,9 +193,9 @@ GEVENT_CLIENT = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import sys, time
-    from app.mindset.client import AuthRequest, MindsetClient
+    from flask_token_broker.mindset.client import AuthRequest, MindsetClient
     from tests.vendor_defaults import CLIENT_OPTIONS
-    from app.mindset.errors import MindsetTimeout
+    from flask_token_broker.mindset.errors import MindsetTimeout
     client = MindsetClient(
         sys.argv[1], "key-0123456789", "app", **{**CLIENT_OPTIONS, "read_timeout": 30}
     )

@@ -7,18 +7,29 @@ import tomllib
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.commands import diagnosis_requested, unconfigured_app
-from app.observability.metrics import process_metrics
-from app.ready_line import log_ready
-from app.version import VERSION
+import flask_token_broker
+from flask_token_broker.commands import diagnosis_requested, diagnostics_app
+from flask_token_broker.observability.metrics import process_metrics
+from flask_token_broker.ready_line import log_ready
+from flask_token_broker.version import VERSION
 from harness.processes import ROOT
 
 from .conftest import LogLines
 
 
-def test_the_version_is_pyprojects() -> None:
+def test_the_distribution_takes_its_version_from_the_package() -> None:
+    # One source: the wheel's version is read from flask_token_broker.version at build time
+    # (the built wheel's metadata is checked by tests/test_installed_host.py).
     with (ROOT / "pyproject.toml").open("rb") as project:
-        assert tomllib.load(project)["project"]["version"] == VERSION
+        project_table = tomllib.load(project)
+    assert "version" not in project_table["project"]
+    assert project_table["project"]["dynamic"] == ["version"]
+    dynamic = project_table["tool"]["setuptools"]["dynamic"]["version"]
+    assert dynamic == {"attr": "flask_token_broker.version.VERSION"}
+
+
+def test_the_package_says_its_version() -> None:
+    assert flask_token_broker.__version__ == VERSION
 
 
 def test_broker_version_prints_it(app: Flask) -> None:
@@ -28,7 +39,7 @@ def test_broker_version_prints_it(app: Flask) -> None:
 
 def test_broker_version_works_with_a_broken_configuration() -> None:
     assert diagnosis_requested(["--app", "wsgi", "broker", "version"])
-    broken = unconfigured_app({"MINDSET_API_HOST": "acme.example"})
+    broken = diagnostics_app({"MINDSET_API_HOST": "acme.example"})
     result = broken.test_cli_runner().invoke(args=["broker", "version"])
     assert (result.exit_code, result.stdout) == (0, f"{VERSION}\n")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from config import MindsetSettings, ResilienceSettings
+from flask_token_broker.settings import MindsetSettings, ResilienceSettings
 
 CLIENT_OPTIONS: dict[str, Any] = {
     "flavor": MindsetSettings.flavor,

@@ -12,7 +12,7 @@ import os
 
 from werkzeug.serving import make_server
 
-from app.observability.logs import configure_logging
+from flask_token_broker.observability.logs import configure_logging
 
 from .app import create_host_app
 

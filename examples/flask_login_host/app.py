@@ -3,7 +3,7 @@
 The host keeps everything it already has: its login view, its ``current_user``, its HTML error
 pages. It adds three things: the broker's settings in its ``app.config`` (``MINDSET_*``,
 ``TYPINGMIND_*``, ``BROKER_*``; ``SECRET_KEY`` is the host's own), one call to
-:func:`app.broker.init_broker`, and a resolver telling the broker who ``current_user`` is.
+:func:`flask_token_broker.TokenBroker`, and a resolver telling the broker who ``current_user`` is.
 Then ``GET /api/getusertoken`` (and the TypingMind routes) answer for the host's users.
 The host has a ``/healthz`` of its own; the broker's ops routes, asked for with ``ops=True``,
 join under ``/broker/`` beside it (``/broker/healthz``, ``/broker/readyz``...).
@@ -24,7 +24,7 @@ from markupsafe import escape
 from werkzeug.security import check_password_hash, generate_password_hash
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from app.broker import init_broker
+from flask_token_broker.extension import init_broker
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from app.users import CurrentUser
+from flask_token_broker.users import CurrentUser
 
 NOT_CALLABLE = "just a string"
 

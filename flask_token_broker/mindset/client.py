@@ -1,0 +1,393 @@
+"""A small ``requests``-based client for Mindset's user-token endpoints.
+
+One :class:`requests.Session` per client (so one connection pool per worker process), a
+``(connect, read)`` timeout on every call, the whole attempt bounded by its deadline, no
+redirect ever followed, and every ``requests`` failure translated into the
+:mod:`.errors` tree at this boundary. The client knows nothing of Flask, sessions
+or browsers: it turns an :class:`AuthRequest` into an ``authToken`` or an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import requests
+import urllib3
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+
+from ..redirects import redirect_target
+from ..settings import FLAVOR_LEGACY, FLAVOR_SDK3
+from .deadline import AttemptOverrun, whole_attempt_bound
+from .errors import (
+    MindsetBadResponse,
+    MindsetError,
+    MindsetRejected,
+    MindsetTimeout,
+    MindsetUnavailable,
+    error_for_status,
+)
+from .transport import WatchedAdapter
+
+log = logging.getLogger("broker.mindset")
+
+# A token is a short credential; anything longer is not one.
+MAX_TOKEN_LENGTH = 16_384
+# A token answer is small; a body beyond this is not one, and is not read to its end.
+MAX_BODY_BYTES = 64 * 1024
+USER_AGENT = "mindset-token-broker/1.0"
+# Compact JSON, as json.dumps(..., separators=(",", ":")) writes it, from one encoder:
+# json.dumps with any option builds a new encoder on every call.
+_ENCODE_JSON = json.JSONEncoder(separators=(",", ":")).encode
+
+# Told of every attempt: (outcome, HTTP status or None, seconds taken).
+AttemptObserver = Callable[[str, "int | None", float], None]
+
+
+@dataclass(frozen=True)
+class AuthRequest:
+    """What identifies a user to Mindset. Exactly one of the two identifiers is set."""
+
+    external_id: str | None = None
+    user_email: str | None = None
+    name: str | None = None
+    account_uids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.external_id is None) == (self.user_email is None):
+            raise ValueError("exactly one of external_id and user_email must be set")
+
+    @property
+    def identifier(self) -> tuple[str, str]:
+        """The identifying body field, as the vendor spells it, and its value: the one place
+        those names are written (the reuse key is derived from it too)."""
+        if self.external_id is not None:
+            return "externalId", self.external_id
+        # __post_init__ guarantees the email is set when the external id is not.
+        return "userEmail", cast(str, self.user_email)
+
+
+def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
+    body: dict[str, Any] = dict([request.identifier])
+    if request.name:
+        body["name"] = request.name
+    if request.account_uids:
+        body["accountUids"] = list(request.account_uids)
+    return body
+
+
+def _legacy_body(request: AuthRequest) -> dict[str, Any]:
+    if request.user_email is None:
+        raise ValueError("the legacy endpoint identifies users by email only")
+    legacy: dict[str, Any] = dict([request.identifier])
+    if request.account_uids:
+        legacy["addToAccounts"] = [{"accountUid": uid} for uid in request.account_uids]
+    return legacy
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a flavor (``MINDSET_API_FLAVOR``) means: the one place each flavor is decided.
+
+    Where its token endpoint is, the body it documents, and whether it knows users by email
+    only (then the identity mapping sends neither an ``externalId`` nor a name).
+    """
+
+    path: str
+    body: Callable[[AuthRequest], dict[str, Any]]
+    email_only: bool
+
+    def url(self, base_url: str, app_uid: str) -> str:
+        return base_url + self.path.format(app_uid=app_uid)
+
+
+ENDPOINTS = {
+    FLAVOR_SDK3: Endpoint("/api/v1/appuid/{app_uid}/sdkusers/auth", _sdk3_body, email_only=False),
+    FLAVOR_LEGACY: Endpoint("/api-authenticate-embedded-user", _legacy_body, email_only=True),
+}
+
+
+def endpoint_for(flavor: str) -> Endpoint:
+    try:
+        return ENDPOINTS[flavor]
+    except KeyError:
+        raise ValueError(f"unknown Mindset API flavor {flavor!r}") from None
+
+
+class MindsetClient:
+    """Mints user tokens from one Mindset app."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        app_uid: str,
+        *,
+        # The operator's settings (MINDSET_API_FLAVOR, MINDSET_*_TIMEOUT, MINDSET_POOL_SIZE):
+        # config.py declares their defaults, so none is restated here.
+        flavor: str,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_size: int,
+        session: requests.Session | None = None,
+        observer: AttemptObserver | None = None,
+    ) -> None:
+        self.endpoint = endpoint_for(flavor)
+        self.flavor = flavor
+        self.observer = observer
+        self.timeout = (connect_timeout, read_timeout)
+        self.url = self.endpoint.url(base_url, app_uid)
+        self.session = session or requests.Session()
+        # What every request repeats (URL, headers, adapter), prepared at the first call: see
+        # _post.
+        self._template: _Template | None = None
+        _settle_environment(self.session, self.url)
+        # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
+        # instead of opening (and throwing away) one each. Retries are the caller's decision.
+        adapter = WatchedAdapter(pool_size)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.session.headers.update(
+            {
+                "Content-Type": "application/json",
+                "Accept": "application/json",
+                # Header names are case-insensitive (the value is pinned by a test).
+                "User-Agent": USER_AGENT,  # pragma: no mutate
+                "x-api-key": api_key,
+                # Uncompressed: each body read below is then exactly one bounded socket read.
+                # Names and codings are case-insensitive; the value is pinned by a test.
+                "Accept-Encoding": "identity",  # pragma: no mutate
+            }
+        )
+
+    def body_for(self, request: AuthRequest) -> dict[str, Any]:
+        """The JSON body the vendor documents for this flavor."""
+        return self.endpoint.body(request)
+
+    def authenticate(self, request: AuthRequest, *, deadline: float | None = None) -> str:
+        """Return the vendor's ``authToken`` for this user, or raise a ``MindsetError``.
+
+        One attempt, over by ``deadline`` (a ``time.monotonic()`` instant; by default the
+        connect plus read timeout from now) whatever the vendor does: the timeouts shrink to
+        the time left and the whole attempt is cut off at the deadline (:mod:`.deadline`), so
+        a vendor that drips its answer byte by byte cannot stretch a read timeout into
+        minutes. Only a 2xx body is read, at most :data:`MAX_BODY_BYTES` of it; a redirect
+        is refused, never followed.
+        """
+        payload = _ENCODE_JSON(self.body_for(request)).encode()
+        started = time.perf_counter()
+        if deadline is None:
+            deadline = time.monotonic() + sum(self.timeout)
+        try:
+            status, token = self._attempt(payload, deadline)
+        except MindsetError as error:
+            self._log_attempt(started, type(error).__name__, error.status)
+            raise
+        self._log_attempt(started, "ok", status)
+        return token
+
+    def _attempt(self, payload: bytes, deadline: float) -> tuple[int, str]:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise MindsetTimeout("no time left for a Mindset call", phase="deadline")
+        connect, read = self.timeout
+        timeout = (min(connect, remaining), min(read, remaining))
+        try:
+            with whole_attempt_bound(deadline):
+                response = self._post(payload, timeout)
+                try:
+                    # No answer but a 2xx is read: the others' bodies may be anything, of any size.
+                    status = response.status_code
+                    if 300 <= status < 400:
+                        location = response.headers.get("Location")  # pragma: no mutate
+                        raise _redirect_refused(status, location)
+                    # (A 300 never gets here: "<= 300" or "< 301" would be the same test.)
+                    if not 200 <= status < 300:  # pragma: no mutate
+                        # Any case of the name finds the header.
+                        retry_after = response.headers.get("Retry-After")  # pragma: no mutate
+                        raise error_for_status(status, retry_after)
+                    body = _bounded_body(response, deadline)
+                finally:
+                    response.close()
+        except AttemptOverrun:
+            raise MindsetTimeout(
+                f"Mindset did not answer completely within the {remaining:.2f} s left",
+                phase="deadline",
+            ) from None
+        except requests.exceptions.ConnectTimeout as exc:
+            raise MindsetTimeout(
+                f"Mindset did not accept a connection within {timeout[0]:g} s", phase="connect"
+            ) from exc
+        except (requests.exceptions.Timeout, urllib3.exceptions.TimeoutError) as exc:
+            raise MindsetTimeout(f"Mindset did not answer within {timeout[1]:g} s") from exc
+        except (requests.exceptions.SSLError, urllib3.exceptions.SSLError) as exc:
+            # A certificate or TLS problem will not fix itself on retry: it is configuration.
+            raise MindsetRejected(
+                "TLS with Mindset failed; check MINDSET_API_HOST and the CA bundle", status=0
+            ) from exc
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+            raise MindsetUnavailable(
+                f"could not reach Mindset ({type(exc).__name__}); check MINDSET_API_HOST "
+                "and the network"
+            ) from exc
+        return status, _token_from(status, body)
+
+    def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
+        """``session.post(url, data=payload, stream=True)`` without following redirects and
+        without re-preparing what never changes.
+
+        The request goes straight to the session's adapter: ``Session.send`` would read a
+        redirect's whole body, unbounded, even with ``allow_redirects=False`` (to offer the
+        next request), and merges the session's headers, cookies, hooks and settings into a
+        new request on every call, about a quarter of this client's CPU per token
+        (bench/RESULTS.md). The request is prepared once, from the session as it is on the
+        first call; each call fills a bare ``PreparedRequest`` with that URL and those headers
+        plus the body and its length, which is all ``prepare_body`` would add for bytes (its
+        ``copy`` would also copy a cookie jar and hooks no adapter reads). Proxies and TLS
+        settings still come from the session; a redirect comes back as it is, for
+        :meth:`_attempt` to refuse.
+        """
+        template = self._template
+        if template is None:
+            template = self._template = _template_for(self.session, self.url)
+        prepared = requests.PreparedRequest()
+        prepared.method = "POST"
+        prepared.url = template.url
+        prepared.headers = CaseInsensitiveDict(template.header_items)
+        # Header names are case-insensitive: the name's case is no behaviour.
+        prepared.headers["Content-Length"] = str(len(payload))  # pragma: no mutate (name case)
+        prepared.body = payload
+        verify = self.session.verify
+        # A test or the sandbox may mount its own adapter: the session's, as of the first call.
+        return template.adapter.send(
+            prepared,
+            timeout=timeout,
+            stream=True,
+            proxies=self.session.proxies,
+            # requests reads None as "do not check": certificates are always checked here.
+            verify=True if verify is None else verify,
+            cert=self.session.cert,
+        )
+
+    def _log_attempt(self, started: float, outcome: str, status: int | None) -> None:
+        seconds = time.perf_counter() - started
+        log.info(
+            "mindset call %s",
+            outcome,
+            extra={
+                "vendor": "mindset",
+                "vendor_status": status,
+                "vendor_outcome": outcome,
+                "vendor_ms": round(seconds * 1000, 1),
+            },
+        )
+        if self.observer is not None:
+            self.observer(outcome, status, seconds)
+
+
+@dataclass(frozen=True)
+class _Template:
+    """The session's request to the vendor, prepared once: what ``prepare_request`` and
+    ``get_adapter`` would give on every call for the same session."""
+
+    url: str
+    header_items: list[tuple[str, str]]
+    adapter: BaseAdapter
+
+
+def _template_for(session: requests.Session, url: str) -> _Template:
+    # requests upper-cases the method, so its case is no mutation worth testing.
+    post = requests.Request("POST", url)  # pragma: no mutate
+    prepared = session.prepare_request(post)
+    return _Template(
+        # A prepared request's URL is a str: prepare_url always sets one. (cast only informs
+        # the type checker.)
+        url=cast(str, prepared.url),  # pragma: no mutate
+        header_items=list(prepared.headers.items()),
+        adapter=session.get_adapter(url),
+    )
+
+
+def _settle_environment(session: requests.Session, url: str) -> None:
+    """Read proxy and CA-bundle variables once, not on every call.
+
+    With ``trust_env`` on, ``requests`` re-reads the proxy variables, the no-proxy list and
+    ``~/.netrc`` for every request: a measurable share of a worker's CPU per token (see
+    bench/RESULTS.md). The same settings apply, fixed at start-up; ``.netrc`` credentials are
+    never wanted here (the vendor authenticates by API key).
+    """
+    if not session.trust_env:
+        return
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
+
+
+def _redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
+    """A redirect is never followed: it would send the API key and the user to another host.
+
+    The log names the target's host only (:mod:`flask_token_broker.redirects`).
+    """
+    return MindsetBadResponse(
+        f"Mindset answered HTTP {status}, a redirect to {redirect_target(location)}, which "
+        "the broker never follows; check MINDSET_API_HOST is the API host the Mindset team "
+        "gave you",
+        status=status,
+    )
+
+
+def _bounded_body(response: requests.Response, deadline: float) -> bytes:
+    """The response body, read in single socket reads each given only the time left.
+
+    Once a ``Content-Length`` body is complete (urllib3 counts it down in ``length_remaining``,
+    and has by then put the connection back in the pool) no further read is made to see the
+    end: that empty read costs as much CPU as the one that got the body.
+    """
+    raw = response.raw
+    if raw is None:  # an in-process transport (the sandbox) has already read it
+        return response.content
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AttemptOverrun()
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = raw.read1(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise MindsetBadResponse(
+                f"Mindset answered with a body over {MAX_BODY_BYTES} bytes; "
+                "check MINDSET_API_HOST points at the Mindset API"
+            )
+        chunks.append(chunk)
+        if getattr(raw, "length_remaining", None) == 0:
+            return b"".join(chunks)
+
+
+def _token_from(status: int, body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MindsetBadResponse(
+            f"Mindset answered HTTP {status} with a body that is not JSON; "
+            "check MINDSET_API_HOST points at the Mindset API"
+        ) from None
+    token = data.get("authToken") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        raise MindsetBadResponse(f"Mindset answered HTTP {status} without a usable authToken")
+    if not token.isprintable() or token != token.strip():
+        raise MindsetBadResponse("Mindset's authToken holds unprintable characters")
+    return token

@@ -1,0 +1,158 @@
+"""Minting Mindset tokens for signed-in users: the one place that decides how a token is
+obtained (reused, coalesced with a call in flight here or on another instance, or minted by a
+guarded vendor call, :mod:`flask_token_broker.resilience.guarded`)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from ..errors import BrokerError
+from ..mindset.client import AuthRequest, MindsetClient
+from ..observability import redaction, telemetry
+from ..resilience.guarded import GuardedCall
+from ..settings import MindsetSettings, ResilienceSettings
+from ..users import CurrentUser
+from .coalesce import Coalescer
+from .identity import auth_request_for
+from .reuse import LocalTokens, ReusePolicy, request_key
+from .shared_state import Flight, Kept, SharedState
+
+# (token, how it was obtained: "minted" | "coalesced" | "reused")
+Obtained = tuple[str, str]
+
+
+class MindsetTokens:
+    """Turns a signed-in user into a Mindset ``authToken``.
+
+    Concurrent requests for the same vendor request share one call (in this process, and
+    across instances through ``shared``); a token is handed out again only when
+    :class:`~flask_token_broker.minting.reuse.ReusePolicy` says it is safe.
+    """
+
+    def __init__(
+        self,
+        client: MindsetClient,
+        settings: MindsetSettings,
+        resilience: ResilienceSettings | None = None,
+        *,
+        shared: SharedState | None = None,
+        key_secret: bytes | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.resilience = resilience or ResilienceSettings()
+        self.guarded_call = GuardedCall(client, self.resilience)
+        self.breaker = self.guarded_call.breaker
+        self.shared = shared
+        # Without a shared secret (SECRET_KEY), keys only need to agree within this process.
+        self.key_secret = key_secret or os.urandom(32)
+        self.key_parts = (client.flavor, client.url, settings.app_uid)
+        self.reuse = ReusePolicy(settings)
+        self.local_tokens = LocalTokens()
+        self.coalescer: Coalescer[Obtained] = Coalescer()
+        # How long one instance may hold a shared flight: its guarded call is over by then.
+        self.flight_seconds = self.resilience.deadline + 1.0
+
+    def request_for(self, user: CurrentUser) -> AuthRequest:
+        return auth_request_for(user, self.settings)
+
+    def mint(self, user: CurrentUser) -> str:
+        return self.mint_request(self.request_for(user))
+
+    def key_for(self, request: AuthRequest) -> str:
+        return request_key(self.key_secret, self.key_parts, request)
+
+    def mint_request(self, request: AuthRequest) -> str:
+        """A token for exactly this request: the one place that decides how it is obtained.
+
+        A token still safe to reuse, else the outcome of the call in flight for the same
+        request (here or on another instance), else a new vendor call.
+        """
+        key = self.key_for(request)
+        if self.reuse.enabled:
+            kept = self.local_tokens.get(key)
+            if kept is not None:
+                redaction.request_secret(kept[0])
+                telemetry.token_outcome("mindset", "reused")
+                return kept[0]
+        (token, outcome), shared = self.coalescer.run(key, lambda: self._obtain(key, request))
+        if shared and outcome != "reused":
+            outcome = "coalesced"
+        # A token this request did not mint is still its credential: masked in its log lines.
+        redaction.request_secret(token)
+        telemetry.token_outcome("mindset", outcome)
+        return token
+
+    def _obtain(self, key: str, request: AuthRequest) -> Obtained:
+        """Run by one request per key and process at a time."""
+        shared = self.shared
+        if shared is None or not shared.usable:
+            return self._mint(key, request), "minted"
+        start = shared.begin(key, int(self.flight_seconds * 1000), reuse=self.reuse.enabled)
+        if isinstance(start, Kept):
+            self.local_tokens.put(key, start.token, start.until)
+            return start.token, "reused"
+        flight = start if start is not None and start.shared else None
+        if flight is not None and not flight.leader:
+            token = self._token_from(shared.await_flight(flight, self.flight_seconds))
+            if token is not None:
+                self._keep(key, token, share=False)
+                return token, "coalesced"
+            flight = None  # the leader vanished or Redis failed: mint here
+        return self._mint(key, request, flight), "minted"
+
+    def _mint(self, key: str, request: AuthRequest, flight: Flight | None = None) -> str:
+        try:
+            token = self.guarded_call(request)
+        except BrokerError as error:
+            if flight is not None and self.shared is not None:
+                failure = {"error": type(error).__name__, "retry_after": error.retry_after}
+                self.shared.finish_flight(flight, failure)
+            raise
+        except Exception:
+            if flight is not None and self.shared is not None:
+                self.shared.finish_flight(flight, {})
+            raise
+        self._keep(key, token, share=True)
+        if flight is not None and self.shared is not None:
+            self.shared.finish_flight(flight, {"token": token})
+        return token
+
+    def _keep(self, key: str, token: str, *, share: bool) -> None:
+        until = self.reuse.reusable_until(token, time.time())
+        if until is None:
+            return
+        self.local_tokens.put(key, token, until)
+        if share and self.shared is not None:
+            self.shared.put_token(key, token, until)
+
+    @staticmethod
+    def _token_from(outcome: dict[str, Any] | None) -> str | None:
+        """A shared flight's token; its failure is raised; ``None`` means "mint it yourself"."""
+        if outcome is None:
+            return None
+        token = outcome.get("token")
+        if isinstance(token, str):
+            return token
+        error_class = _shared_errors().get(str(outcome.get("error")))
+        if error_class is None:
+            return None
+        retry_after = outcome.get("retry_after")
+        raise error_class(
+            log_hint="the vendor call made for this user by another broker instance failed; "
+            "its log line says why",
+            retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
+        )
+
+
+def _shared_errors() -> dict[str, type[BrokerError]]:
+    """The failures one instance may report to another, by class name."""
+    found: dict[str, type[BrokerError]] = {}
+    pending: list[type[BrokerError]] = [BrokerError]
+    while pending:
+        cls = pending.pop()
+        found[cls.__name__] = cls
+        pending.extend(cls.__subclasses__())
+    return found

@@ -1,0 +1,280 @@
+"""Rate limits on the routes that hand out credentials, checked with ``limits`` directly.
+
+Two limits, both shared by every rate-limited route of the app:
+
+- per signed-in user (``BROKER_RATE_LIMIT``, default 60/minute), keyed by a keyed hash of the
+  user id (the raw id never reaches the counter store), skipped when nobody is signed in;
+- per client address (``BROKER_RATE_LIMIT_PER_IP``, default 600/minute), counting every
+  request, anonymous ones and preflights included, keyed by a keyed hash of the address (as
+  users are: addresses are personal data, and Redis is no place for a log of them). The
+  address is the socket peer unless ``BROKER_PROXY_HOPS`` trusts that many proxies'
+  ``X-Forwarded-For`` (Werkzeug's ``ProxyFix``, applied by the standalone app).
+
+A breach is answered ``429 rate_limited`` in the JSON error shape with ``Retry-After``, before
+the view runs, so the vendor is never called. Counters live in memory (per process) or, with
+``BROKER_REDIS_URL``, in Redis shared by all instances; if Redis fails, counting goes on in
+memory and Redis is tried again with back-off, so the broker keeps serving.
+
+The limits are checked here rather than through Flask-Limiter, whose general machinery
+(resolving which limits apply to each request, exemption scopes, per-request contexts) cost
+more CPU than minting a token; the keys, the window strategy and the fallback are the ones it
+used, so counters in a shared Redis carry over. A blueprint opts in with
+:func:`rate_limited` (or :func:`.cross_site.token_routes`, which also adds cross-site
+protection), before it is registered on the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, request
+from flask.blueprints import BlueprintSetupState
+from limits import RateLimitItem, parse_many
+from limits.storage import RedisStorage, Storage
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from ..errors import error_response
+from ..minting.sealing import derive_key
+from ..observability import telemetry
+from ..observability.logs import note_user
+from ..observability.request_ids import assign_request_id
+from ..settings import Settings
+from ..state import Broker, current_broker
+from .limit_storage import SweptMemoryStorage
+
+EXTENSION = "broker_rate_limits"
+SCOPE_USER = "user"
+SCOPE_IP = "ip"
+# The first part of every counter key after the library's own ``LIMITER`` namespace.
+KEY_PREFIX = "broker"
+log = logging.getLogger("broker.rate_limits")
+
+# Hex digits of an address's keyed hash in counter keys: far past any chance that two
+# addresses share a budget.
+ADDRESS_HASH_LENGTH = 32
+
+# Redis for counters must answer fast or be skipped: a token request never waits on it long.
+REDIS_TIMEOUT_SECONDS = 1
+# While Redis is unreachable it is tried again after 1, 2, 4 ... 32 s, then every 1-32 s anew.
+MAX_RECHECK_EXPONENT = 5
+
+
+def client_address() -> str:
+    """The caller's address as trusted by ``BROKER_PROXY_HOPS`` (see ``ProxyFix``)."""
+    return request.remote_addr or "unknown"
+
+
+class AddressKey:
+    """The per-address limit's key: HMAC-SHA256 of the client address, keyed with a key
+    derived from ``SECRET_KEY`` once at start-up, so instances sharing Redis share counters
+    and nobody reading Redis without the key learns or can test an address."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = derive_key(secret_key, "rate-limit addresses")
+
+    def __call__(self) -> str:
+        address = client_address().encode("utf-8", "surrogatepass")
+        digest = hmac.new(self._key, address, hashlib.sha256).hexdigest()
+        return digest[:ADDRESS_HASH_LENGTH]
+
+
+def _signed_in_user_id() -> str | None:
+    if "_rate_limit_user" not in g:
+        try:
+            user = current_broker().resolve_user()
+        except Exception:
+            # The view meets the same failure (the answer is kept for the request) and answers
+            # it; raised here it would pass for a counter store outage.
+            user = None
+        g._rate_limit_user = None if user is None else user.id
+    user_id: str | None = g._rate_limit_user
+    return user_id
+
+
+def _user_key() -> str | None:
+    """The per-user limit's key, or None when nobody is signed in (the limit is skipped)."""
+    user_id = _signed_in_user_id()
+    return None if user_id is None else note_user(user_id)
+
+
+class Breach:
+    """The limit a request went over, and where its counter is."""
+
+    def __init__(
+        self, scope: str, item: RateLimitItem, key: str, counted_by: SlidingWindowCounterRateLimiter
+    ) -> None:
+        self.scope, self.item, self.key, self.counted_by = scope, item, key, counted_by
+
+
+class RateLimits:
+    """The app's two limits, its counter store and the in-memory fallback while Redis is out."""
+
+    def __init__(self, settings: Settings, address_key: AddressKey) -> None:
+        protection = settings.protection
+        keys: dict[str, Callable[[], str | None]] = {SCOPE_USER: _user_key, SCOPE_IP: address_key}
+        limits = [(SCOPE_USER, item) for item in parse_many(protection.rate_limit)]
+        limits += [(SCOPE_IP, item) for item in parse_many(protection.rate_limit_per_ip)]
+        # Shortest window first (a stable sort: the user's before the address's within one),
+        # and counting stops at the first breach, so a refused request spends no longer budget.
+        limits.sort(key=lambda limit: limit[1].GRANULARITY.seconds)
+        self._limits = [(scope, item, keys[scope]) for scope, item in limits]
+        # The full (dotted) names of the blueprints under the limits, as request.blueprint.
+        self.blueprints: set[str] = set()
+        self.storage: Storage = (
+            RedisStorage(
+                settings.redis_url,
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                socket_timeout=REDIS_TIMEOUT_SECONDS,
+            )
+            if settings.redis_url
+            else SweptMemoryStorage()
+        )
+        self._counting = SlidingWindowCounterRateLimiter(self.storage)
+        self._fallback_storage = SweptMemoryStorage() if settings.redis_url else None
+        self._fallback = (
+            SlidingWindowCounterRateLimiter(self._fallback_storage)
+            if self._fallback_storage
+            else None
+        )
+        self.storage_dead = False
+        self._rechecks = 0
+        self._last_recheck = 0.0
+
+    def check(self) -> Response | None:
+        """Before a rate-limited route's view: count the request, or answer 429."""
+        if request.blueprint not in self.blueprints or request.endpoint is None:
+            return None
+        try:
+            breach = self._count(self._strategy())
+        except Exception:
+            if self._fallback is None or self.storage_dead:
+                # Counting must never take token requests down with it.
+                log.exception("rate limits could not be checked; the request is let through")
+                return None
+            log.warning(
+                "rate limit storage unreachable (BROKER_REDIS_URL): counting in memory, per "
+                "process, until it answers again"
+            )
+            self.storage_dead = True
+            self._rechecks, self._last_recheck = 0, time.time()
+            breach = self._count(self._fallback)
+        return None if breach is None else self._refuse(breach)
+
+    def _strategy(self) -> SlidingWindowCounterRateLimiter:
+        if not self.storage_dead or self._fallback is None:
+            return self._counting
+        if self._recheck_due() and self.storage.check():
+            log.info("rate limit storage reachable again: counters are shared once more")
+            self.storage_dead = False
+            return self._counting
+        return self._fallback
+
+    def _recheck_due(self) -> bool:
+        if self._rechecks > MAX_RECHECK_EXPONENT:
+            self._rechecks = 0
+        now = time.time()
+        if now - self._last_recheck > 2**self._rechecks:
+            self._last_recheck = now
+            self._rechecks += 1
+            return True
+        return False
+
+    def _count(self, strategy: SlidingWindowCounterRateLimiter) -> Breach | None:
+        for scope, item, key_of in self._limits:
+            key = key_of()
+            if not key:
+                continue
+            if not strategy.hit(item, KEY_PREFIX, key, scope):
+                return Breach(scope, item, key, strategy)
+        return None
+
+    def _refuse(self, breach: Breach) -> Response:
+        """429 in the broker's error shape; ``Retry-After`` is when the window lets one through."""
+        assign_request_id()  # the limits run before the blueprints' own hooks
+        retry_after = self._seconds_until_reset(breach)
+        telemetry.note(outcome="rate_limited")
+        telemetry.emit("rate_limited", scope=breach.scope)
+        log.info(
+            "rate_limited: %s limit %s reached; the caller must wait %d s",
+            breach.scope,
+            breach.item,
+            retry_after,
+            extra={"error_code": "rate_limited", "status": 429, "scope": breach.scope},
+        )
+        return error_response(
+            429,
+            "rate_limited",
+            "Too many requests: wait Retry-After seconds before asking again.",
+            retryable=True,
+            retry_after=retry_after,
+        )
+
+    def _seconds_until_reset(self, breach: Breach) -> int:
+        try:
+            window = breach.counted_by.get_window_stats(
+                breach.item, KEY_PREFIX, breach.key, breach.scope
+            )
+            reset_at = float(int(window.reset_time + 1))
+        except Exception:  # the counter store failing here must not turn a 429 into a 500
+            log.warning("could not read the rate limit window; answering Retry-After 1")
+            reset_at = time.time() + 1
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def readiness(self) -> tuple[str, dict[str, Any]]:
+        """Degraded (never failed) while Redis is unreachable and counters are per process."""
+        if self.storage_dead:
+            return "degraded", {
+                "storage": "memory (fallback)",
+                "hint": (
+                    "Redis at BROKER_REDIS_URL is unreachable; limits are per process meanwhile"
+                ),
+            }
+        return "ok", {"storage": "redis"}
+
+    def close(self) -> None:
+        """Release the counter stores' timers and connections (tests build many apps)."""
+        for storage in (self.storage, self._fallback_storage):
+            timer = getattr(storage, "timer", None)
+            if timer is not None:
+                timer.cancel()
+            client = getattr(storage, "storage", None)
+            close = getattr(client, "close", None)
+            if callable(close):
+                close()
+
+
+def init_rate_limits(app: Flask, broker: Broker) -> RateLimits:
+    """Create the app's limits; blueprints marked with :func:`rate_limited` join them.
+
+    The check is an app-level hook registered here, so it runs before the blueprints' own
+    hooks (a cross-site refusal is counted too) and after the request id and access clock.
+    """
+    settings = broker.settings
+    limits = RateLimits(settings, AddressKey(settings.secret_key))
+    app.extensions[EXTENSION] = limits
+    app.before_request(limits.check)
+    if settings.redis_url:
+        broker.readiness_checks["rate_limit_storage"] = limits.readiness
+    return limits
+
+
+def rate_limited(blueprint: Blueprint) -> Blueprint:
+    """Put every route of ``blueprint`` under the per-user and per-address limits."""
+    blueprint.record(_join_limits)
+    return blueprint
+
+
+def _join_limits(state: BlueprintSetupState) -> None:
+    limits: RateLimits | None = state.app.extensions.get(EXTENSION)
+    if limits is None:
+        raise RuntimeError(
+            f"blueprint {state.blueprint.name} is rate-limited, but the app has no broker rate "
+            "limits: call init_broker(app, settings) before registering it"
+        )
+    limits.blueprints.add(f"{state.name_prefix}.{state.name}".lstrip("."))

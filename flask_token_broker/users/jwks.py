@@ -1,0 +1,113 @@
+"""Fetching the identity provider's keys (``BROKER_JWKS_URL``): no redirect, a bounded body.
+
+PyJWT's :class:`jwt.PyJWKClient` caches the key set and refetches it when a token names an
+unknown ``kid``; only its fetch is replaced here. The broker never follows a redirect (keys
+would be taken from wherever a 3xx points; :mod:`..redirects` names its host in the log) and
+never reads more than :data:`MAX_JWKS_BYTES`, nor for longer than the timeout in all: a key
+set is a few kilobytes, and an endpoint sending more, or slower, is not one to trust.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.request
+from http.client import HTTPException, HTTPResponse
+from typing import Any
+from urllib.error import HTTPError, URLError
+
+import jwt
+
+from ..redirects import redirect_target
+
+log = logging.getLogger("broker.users")
+
+# Providers publish a handful of keys, each under 2 KiB; this leaves room for dozens.
+MAX_JWKS_BYTES = 256 * 1024
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx becomes an :class:`HTTPError` instead of a second request."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class BoundedJWKClient(jwt.PyJWKClient):
+    """:class:`jwt.PyJWKClient` whose fetch follows no redirect and reads a bounded body."""
+
+    def fetch_data(self) -> Any:
+        # http(s) only: PyJWKClient refuses other schemes, config.py requires https (or http
+        # on loopback).
+        # The broker passes neither headers nor an SSL context (PyJWKClient's defaults: none);
+        # both are kept for PyJWKClient's contract, so no test can tell them from their absence.
+        request = urllib.request.Request(url=self.uri, headers=self.headers)  # noqa: S310  # pragma: no mutate
+        handlers: list[Any] = [_RefuseRedirects()]
+        if self.ssl_context is not None:  # pragma: no mutate
+            handlers.append(
+                urllib.request.HTTPSHandler(context=self.ssl_context)  # pragma: no mutate
+            )
+        opener = urllib.request.build_opener(*handlers)
+        deadline = time.monotonic() + self.timeout
+        try:
+            with opener.open(request, timeout=self.timeout) as response:  # nosec B310
+                body = _bounded_read(response, deadline)
+        except HTTPError as error:
+            error.close()
+            if 300 <= error.code < 400:
+                log.warning(
+                    "BROKER_JWKS_URL answered HTTP %s, a redirect to %s, which the broker never "
+                    "follows; set BROKER_JWKS_URL to the keys' final address",
+                    error.code,
+                    redirect_target(error.headers.get("Location")),  # pragma: no mutate - any case
+                )
+            # The messages raised to PyJWT below are never shown (users/jwt.py logs the
+            # exception's type only), so their wording is no behaviour.
+            raise jwt.PyJWKClientConnectionError(
+                f"BROKER_JWKS_URL answered HTTP {error.code}"  # pragma: no mutate
+            ) from None
+        except (URLError, TimeoutError, HTTPException, OSError) as error:
+            raise jwt.PyJWKClientConnectionError(
+                f"could not fetch BROKER_JWKS_URL ({type(error).__name__})"  # pragma: no mutate
+            ) from error
+        try:
+            data = json.loads(body)
+        except ValueError:
+            # An HTML error page or a login form: the provider (or the URL) is failing, not
+            # the user's token, so the caller answers 503 and can retry, as for any outage.
+            log.warning("BROKER_JWKS_URL did not answer JSON; it is not a key set")
+            raise jwt.PyJWKClientConnectionError(
+                "BROKER_JWKS_URL did not answer JSON"  # pragma: no mutate
+            ) from None
+        # What PyJWT's own fetch does with a good answer: check it, cache it, note the time.
+        # (PyJWT's get_jwk_set caches the fetched set again, so the put is no behaviour here.)
+        jwk_set = self._as_jwk_set_payload(data)
+        if self.jwk_set_cache is not None:  # pragma: no mutate
+            self.jwk_set_cache.put(jwk_set)  # pragma: no mutate
+        self._last_successful_fetch = time.monotonic()
+        return jwk_set
+
+
+def _bounded_read(response: HTTPResponse, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        # ">=" would differ only at the deadline's very instant; the message is never shown.
+        if time.monotonic() > deadline:  # pragma: no mutate
+            raise TimeoutError(
+                "the key set took longer than BROKER_JWKS_TIMEOUT to arrive"  # pragma: no mutate
+            )
+        chunk = response.read1(MAX_JWKS_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_JWKS_BYTES:
+            log.warning(
+                "BROKER_JWKS_URL answered more than %d bytes; it is not a key set",
+                MAX_JWKS_BYTES,
+            )
+            raise jwt.PyJWKClientConnectionError(
+                "BROKER_JWKS_URL answered an oversized body"  # pragma: no mutate
+            )
+        chunks.append(chunk)
