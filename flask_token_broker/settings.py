@@ -482,7 +482,12 @@ class MindsetSettings:
 class SessionSettings:
     """Where the host app's session keeps the signed-in user."""
 
-    user_id_key: str = text("BROKER_SESSION_USER_ID_KEY", "user_id", "key of the user id")
+    # With the default, Flask-Login's "_user_id" is read too (users/session.py).
+    user_id_key: str = text(
+        "BROKER_SESSION_USER_ID_KEY",
+        "user_id",
+        "key of the user id; with the default, Flask-Login's `_user_id` is read too",
+    )
     user_email_key: str = text("BROKER_SESSION_USER_EMAIL_KEY", "user_email", "key of the email")
     user_name_key: str = text("BROKER_SESSION_USER_NAME_KEY", "user_name", "key of the name")
 
