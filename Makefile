@@ -56,8 +56,15 @@ lint: $(VENV)/.dev
 imports: $(VENV)/.dev
 	$(BIN)/lint-imports --no-cache
 
+# The example host is a project of its own (its own app and config), checked on its own with
+# only the broker's package on its path, as an installed broker would be.
+EXAMPLE_TYPE_PATH := .mypy_cache/example-path
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy
+	mkdir -p $(EXAMPLE_TYPE_PATH) && ln -sfn $(CURDIR)/flask_token_broker $(EXAMPLE_TYPE_PATH)/
+	cd examples/flask_login_host && MYPYPATH=$(CURDIR)/$(EXAMPLE_TYPE_PATH) \
+		$(abspath $(BIN))/mypy --config-file ../../pyproject.toml \
+		--cache-dir $(CURDIR)/.mypy_cache/example app config.py
 
 # Security lint of the product code; each accepted finding carries "# nosec <id>" and a reason.
 bandit: $(VENV)/.dev

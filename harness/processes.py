@@ -102,6 +102,7 @@ class ManagedProcess:
     ``what``: its name in error messages. ``log_path``: where its output goes (a temporary
     file, removed at :meth:`stop`, if none).
     ``group``: start it in a session of its own and stop the whole session (a server's workers).
+    ``cwd``: its working directory (the repository's root if none).
     :meth:`start` may be called again after :meth:`stop`; the log file is appended to.
     """
 
@@ -115,10 +116,12 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         group: bool = False,
+        cwd: Path = ROOT,
         start_timeout: float = START_TIMEOUT,
         stop_timeout: float = STOP_TIMEOUT,
     ) -> None:
         self.argv = list(argv)
+        self.cwd = cwd
         self.what = what or self.what
         self.env = dict(env) if env is not None else None
         self.log_path = log_path
@@ -158,7 +161,7 @@ class ManagedProcess:
             # A fixed argv built by the caller, no shell.
             self.process = subprocess.Popen(  # nosec B603
                 self.command(),
-                cwd=ROOT,
+                cwd=self.cwd,
                 env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,

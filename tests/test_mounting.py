@@ -15,10 +15,9 @@ from flask import Flask, abort
 from flask.testing import FlaskClient
 from responses import matchers
 
-from examples.flask_login_host import create_host_app
-from flask_token_broker.extension import init_broker
+from flask_token_broker import TokenBroker
 from flask_token_broker.settings import ConfigError
-from flask_token_broker.state import current_broker
+from flask_token_broker.state import EXTENSION, current_broker
 from flask_token_broker.version import VERSION
 
 from . import fake_secrets
@@ -28,6 +27,7 @@ from .conftest import (
     SecretCheckingClient,
     mindset_settings,
 )
+from .example_host import create_example_host
 from .host_process import running_host
 
 PASSWORD = "host-demo-password-0123456789"
@@ -40,7 +40,7 @@ def host_config(**extra: str) -> dict[str, str]:
 
 @pytest.fixture
 def host() -> FlaskClient:
-    app = create_host_app(host_config())
+    app = create_example_host(host_config())
     app.test_client_class = SecretCheckingClient
     return app.test_client()
 
@@ -109,13 +109,13 @@ def test_host_route_errors_are_not_turned_into_broker_json() -> None:
     def admin() -> str:
         abort(403)
 
-    init_broker(app)
+    TokenBroker(app)
     response = app.test_client().get("/admin")
     assert response.status_code == 403
     assert response.mimetype == "text/html"
 
 
-def test_init_broker_reads_prefixed_keys_from_the_host_config() -> None:
+def test_token_broker_reads_prefixed_keys_from_the_host_config() -> None:
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=fake_secrets.SECRET_KEY,
@@ -126,7 +126,7 @@ def test_init_broker_reads_prefixed_keys_from_the_host_config() -> None:
         TYPINGMIND_JWT_SECRET=fake_secrets.TYPINGMIND_SECRET,
         TYPINGMIND_URL="https://chat.example.com",
     )
-    init_broker(app)
+    TokenBroker(app)
     with app.app_context():
         broker = current_broker()
     assert broker.settings.secret_key == fake_secrets.SECRET_KEY
@@ -137,16 +137,65 @@ def test_init_broker_reads_prefixed_keys_from_the_host_config() -> None:
     assert broker.resolver_name == "session"
 
 
-def test_init_broker_in_a_host_raises_config_errors_for_the_host_to_handle() -> None:
+def test_token_broker_in_a_host_raises_config_errors_for_the_host_to_handle() -> None:
     app = Flask(__name__)
     app.config.update(MINDSET_API_HOST="acme.api.mindset.ai")
     with pytest.raises(ConfigError, match="MINDSET_API_KEY"):
-        init_broker(app)
+        TokenBroker(app)
+
+
+# --- the extension's two forms, and one broker per app -----------------------------------------
+
+OTHER_AUTH_URL = "https://other.api.mindset.ai/api/v1/appuid/other-app/sdkusers/auth"
+
+
+def test_an_application_factory_gets_its_own_broker_per_app_with_its_own_settings() -> None:
+    broker = TokenBroker(resolver=lambda: {"id": "ada"})
+    first, second = (
+        host_app(),
+        host_app(MINDSET_API_HOST="other.api.mindset.ai", MINDSET_APP_UID="other-app"),
+    )
+    broker.init_app(first)
+    broker.init_app(second)
+
+    assert first.extensions[EXTENSION] is not second.extensions[EXTENSION]
+    assert vars(broker).keys() == {"_options"}, "per-app state belongs in app.extensions"
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as vendor:
+        vendor.post(AUTH_URL, json={"authToken": "tok-first"})
+        vendor.post(OTHER_AUTH_URL, json={"authToken": "tok-second"})
+        assert first.test_client().get("/api/getusertoken").get_json() == {"authToken": "tok-first"}
+        assert second.test_client().get("/api/getusertoken").get_json() == {
+            "authToken": "tok-second"
+        }
+
+
+def test_the_factory_form_reads_the_config_when_init_app_runs() -> None:
+    broker = TokenBroker()
+    app = Flask(__name__)
+    app.config.update(mindset_settings(MINDSET_APP_UID="set-after-construction"))
+    broker.init_app(app)
+    with app.app_context():
+        tokens = current_broker().mindset
+    assert tokens is not None
+    assert tokens.settings.app_uid == "set-after-construction"
+
+
+def test_init_app_options_override_the_constructors() -> None:
+    broker = TokenBroker(ops=False, prefix="/broker")
+    app = host_app()
+    broker.init_app(app, ops=True, prefix="/internal")
+    assert {f"/internal{path}" for path in OPS_ROUTES} <= routes(app)
+    assert not any(rule.startswith("/broker/healthz") for rule in routes(app))
+
+
+def test_init_app_refuses_an_option_it_does_not_know() -> None:
+    with pytest.raises(TypeError, match="unknown options: opps"):
+        TokenBroker().init_app(host_app(), opps=True)
 
 
 # --- which routes a host gets, and clashes ----------------------------------------------------
 
-# The routes the README's mounting section lists for init_broker(app).
+# The routes the README's mounting section lists for TokenBroker(app).
 HOST_ROUTES = {
     "/api/getusertoken",
     "/api/typingmind/authcode",
@@ -166,10 +215,10 @@ def host_app(**config: Any) -> Flask:
     return app
 
 
-def test_init_broker_adds_only_the_documented_routes_to_a_host() -> None:
+def test_token_broker_adds_only_the_documented_routes_to_a_host() -> None:
     app = host_app()
     assert routes(app) == {"/static/<path:filename>"}
-    init_broker(app)
+    TokenBroker(app)
     assert routes(app) - {"/static/<path:filename>"} == HOST_ROUTES
 
 
@@ -177,7 +226,7 @@ def test_a_host_in_sandbox_mode_gets_no_demo_unless_it_asks() -> None:
     # No vendor settings: the sandbox, where BROKER_DEMO_LOGIN defaults to on.
     app = Flask(__name__)
     app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY)
-    init_broker(app)
+    TokenBroker(app)
     client = app.test_client()
     assert client.post("/demo/login", data={"external_id": "ada"}).status_code == 404
     assert client.get("/broker/demo/").status_code == 404
@@ -186,7 +235,7 @@ def test_a_host_in_sandbox_mode_gets_no_demo_unless_it_asks() -> None:
 def test_ops_and_demo_are_opt_in_under_the_prefix() -> None:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY)
-    init_broker(app, ops=True, demo=True, prefix="/broker")
+    TokenBroker(app, ops=True, demo=True, prefix="/broker")
     assert {f"/broker{path}" for path in OPS_ROUTES} <= routes(app)
     assert not OPS_ROUTES & routes(app)
     client = app.test_client()
@@ -217,20 +266,20 @@ def test_a_broker_route_clashing_with_a_host_route_stops_start_up(
     app = host_app()
     app.add_url_rule(host_path, "hosts_own", lambda: "the host's")
     with pytest.raises(ConfigError, match=f"GET {host_path} .*hosts_own"):
-        init_broker(app, **options)
+        TokenBroker(app, **options)
 
 
 def test_a_host_route_on_another_method_of_the_same_path_is_no_clash() -> None:
     app = host_app()
     app.add_url_rule("/api/getusertoken", "hosts_own", lambda: "posted", methods=["POST"])
-    init_broker(app)
+    TokenBroker(app)
     assert app.test_client().post("/api/getusertoken").get_data(as_text=True) == "posted"
 
 
 @pytest.mark.parametrize("prefix", ["broker", "/broker/"])
 def test_a_prefix_that_is_not_a_path_is_refused(prefix: str) -> None:
     with pytest.raises(ConfigError, match="prefix"):
-        init_broker(host_app(), prefix=prefix)
+        TokenBroker(host_app(), prefix=prefix)
 
 
 def test_the_example_host_keeps_its_own_healthz_beside_the_brokers(host: FlaskClient) -> None:
@@ -242,8 +291,8 @@ def test_the_example_host_keeps_its_own_healthz_beside_the_brokers(host: FlaskCl
 def test_the_demo_login_is_off_with_a_resolver_that_does_not_read_the_session() -> None:
     app = Flask(__name__)
     app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY, BROKER_DEMO_LOGIN="1")
-    broker = init_broker(app, resolver=lambda: None, demo=True)
-    assert broker.demo_login is False
+    TokenBroker(app, resolver=lambda: None, demo=True)
+    assert app.extensions[EXTENSION].demo_login is False
     assert not any("/demo/" in rule for rule in routes(app))
 
 

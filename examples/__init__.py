@@ -1,1 +1,0 @@
-"""Examples of host applications that mount the token broker."""
