@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve standin test lint imports typecheck bandit system-packages unit mutation bench bench-client soak image-test clean help
+.PHONY: run serve standin test package lint imports typecheck bandit system-packages unit mutation bench bench-client soak image-test clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
 	@echo "make standin - the stand-in Mindset API on http://127.0.0.1:$(STANDIN_PORT), for a local production trial"
-	@echo "make test   - lint, import layers, type-check and the whole test suite"
+	@echo "make test   - lint, import layers, type-check, package checks and the whole test suite"
+	@echo "make package - build the Flask-Token-Broker wheel and sdist into dist/ and check them"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make bench-client - CPU per vendor call: requests' layers, urllib3 alone, the broker's client"
 	@echo "make mutation - mutation testing of the security-critical modules (about 30 min)"
@@ -77,7 +78,15 @@ system-packages:
 unit: $(VENV)/.dev system-packages
 	$(BIN)/pytest
 
-test: lint imports typecheck bandit unit
+test: lint imports typecheck bandit package unit
+
+# The wheel and sdist hosts install (dist/), checked as an index would: the wheel's contents
+# (only flask_token_broker at top level) and the metadata's rendering.
+package: $(VENV)/.dev
+	rm -rf dist build *.egg-info
+	$(BIN)/python -m build --no-isolation --outdir dist . >/dev/null
+	$(BIN)/check-wheel-contents --toplevel flask_token_broker dist/*.whl
+	$(BIN)/twine check --strict dist/*
 
 # Mutates the security-critical modules ([tool.mutmut] in pyproject.toml) and runs their fast
 # tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the
@@ -116,4 +125,4 @@ image-test: $(VENV)/.dev
 	PYTHON=$(BIN)/python scripts/image-test.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache artifacts mutants build dist
