@@ -339,7 +339,7 @@ def test_the_readmes_mounting_example_runs_as_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Mounting inside your Flask app", 1)[1]
+    section = readme.split("## Add it to your Flask app", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     (tmp_path / "readme_host.py").write_text(code)
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -353,3 +353,33 @@ def test_the_readmes_mounting_example_runs_as_written(
     assert client.get("/api/getusertoken").get_json()["error"] == "not_signed_in"
     with client.get("/broker/mindset-auth.js") as helper:
         assert helper.status_code == 200
+    # Its user store and loader sign someone in: Flask-Login keeps the id under _user_id.
+    with client.session_transaction() as session:
+        session["_user_id"] = "ada"
+    readme_vendor = (
+        f"https://acme.api.mindset.ai/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
+    )
+    with responses.RequestsMock(assert_all_requests_are_fired=True) as vendor:
+        vendor.post(
+            readme_vendor,
+            json={"authToken": "tok-ada"},
+            match=[
+                matchers.json_params_matcher(
+                    {"externalId": "ada", "name": "Ada Lovelace"}, strict_match=True
+                )
+            ],
+        )
+        assert client.get("/api/getusertoken").get_json() == {"authToken": "tok-ada"}
+
+
+def test_the_readmes_factory_form_runs_as_written() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## Add it to your Flask app", 1)[1]
+    code = section.split("```python\n", 2)[2].split("```", 1)[0]
+    assert "broker.init_app(app)" in code
+    namespace: dict[str, Any] = {"__name__": "readme_factory", "broker_user": lambda: None}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own block
+    first, second = (namespace["create_app"](host_config()) for _ in range(2))
+    assert first.extensions[EXTENSION] is not second.extensions[EXTENSION]
+    assert first.test_client().get("/broker/healthz").get_json()["status"] == "ok"
+    assert first.test_client().get("/api/getusertoken").status_code == 401
