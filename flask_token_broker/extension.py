@@ -126,7 +126,7 @@ def _observe_mindset_attempt(outcome: str, status: int | None, seconds: float) -
     telemetry.vendor_attempt("mindset", outcome, status, seconds)
 
 
-def init_broker(
+def attach_broker(
     app: Flask,
     settings: Settings | None = None,
     *,
@@ -135,21 +135,14 @@ def init_broker(
     demo: bool = False,
     prefix: str = "/broker",
 ) -> Broker:
-    """Attach the broker to ``app`` and register its routes and ``flask typingmind`` commands.
+    """Attach the broker to ``app`` (:meth:`TokenBroker.init_app`'s work, options as there).
 
-    A host app mounting the broker calls ``init_broker(app)``: the settings are then read from
-    ``app.config`` (the same ``MINDSET_*``, ``TYPINGMIND_*``, ``BROKER_*`` names and its
-    ``SECRET_KEY``), and ``resolver``, a callable returning ``{"id", "email", "name"}`` or
-    ``None``, lets the host say who is signed in its own way (e.g. Flask-Login's
-    ``current_user``). The host gets the token routes, TypingMind's sign-in and the
-    ``/broker/`` front-end files; ``ops=True`` adds ``/healthz``, ``/readyz``, ``/metrics``
-    and ``/openapi.json``, ``demo=True`` the demo (when ``BROKER_DEMO_LOGIN`` is on), both
-    under ``prefix``. Invalid configuration, or a broker route that clashes with one the app
-    already has, raises ``ConfigError``.
+    ``settings``: already read from ``app.config`` (the standalone app reads them first);
+    read here otherwise. Returns what it built, also kept in ``app.extensions``.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ConfigError(
-            f"init_broker prefix={prefix!r}: give a path such as '/broker' (a leading slash, "
+            f"TokenBroker prefix={prefix!r}: give a path such as '/broker' (a leading slash, "
             "no trailing one), or '' for the root"
         )
     if settings is None:
@@ -235,14 +228,14 @@ class TokenBroker:
         chosen = {**self._options, **options}
         standalone = bool(chosen.pop("standalone"))
         if not standalone:
-            init_broker(app, **chosen)
+            attach_broker(app, **chosen)
             return
         # The settings as given, before the broker adds its own (a generated SECRET_KEY):
         # what `config check` reports on.
         source = {name: app.config[name] for name in SETTING_NAMES if name in app.config}
         settings = load_settings(app.config)
         own_app(app, settings)
-        init_broker(app, settings, **chosen)
+        attach_broker(app, settings, **chosen)
         register_commands(app, source)
         log_ready_when_dev_server_listens(app)
 

@@ -35,7 +35,7 @@ ReadinessCheck = Callable[[], tuple[str, dict[str, Any]]]
 @dataclass(frozen=True)
 class Mount:
     """Which optional routes an app carries, and where: the standalone broker has them all
-    at the root; a host app opts in (``init_broker(app, ops=True, demo=True, prefix=...)``)."""
+    at the root; a host app opts in (``TokenBroker(app, ops=True, demo=True, prefix=...)``)."""
 
     ops: bool = False
     demo: bool = False

@@ -9,7 +9,7 @@ import pytest
 import responses
 from flask import Flask
 
-from flask_token_broker.extension import init_broker
+from flask_token_broker import TokenBroker
 
 from . import fake_secrets
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
@@ -80,7 +80,7 @@ def test_the_user_is_resolved_once_per_request() -> None:
 
     app = Flask("host")
     app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY, **TYPINGMIND)
-    init_broker(app, resolver=host_user)
+    TokenBroker(app, resolver=host_user)
     client = app.test_client()
     assert client.get("/api/typingmind/authcode").status_code == 200
     assert client.get("/api/typingmind/authcode").status_code == 200
@@ -96,7 +96,7 @@ def test_a_failing_resolver_is_answered_by_the_view_not_mistaken_for_a_redis_out
 
     app = Flask("host")
     app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY, **TYPINGMIND)
-    init_broker(app, resolver=broken)
+    TokenBroker(app, resolver=broken)
     response = app.test_client().get("/api/typingmind/authcode")
     assert response.status_code == 500
     assert response.get_json()["error"] == "user_resolver_failed"

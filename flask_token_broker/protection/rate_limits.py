@@ -275,6 +275,6 @@ def _join_limits(state: BlueprintSetupState) -> None:
     if limits is None:
         raise RuntimeError(
             f"blueprint {state.blueprint.name} is rate-limited, but the app has no broker rate "
-            "limits: call init_broker(app, settings) before registering it"
+            "limits: add TokenBroker to the app before registering it"
         )
     limits.blueprints.add(f"{state.name_prefix}.{state.name}".lstrip("."))

@@ -284,7 +284,7 @@ def add_path(path: str, operations: dict[str, Any]) -> None:
     _extra_paths.setdefault(path, {}).update(operations)
 
 
-# Served under init_broker's prefix in a host app (the demo's paths too).
+# Served under TokenBroker's prefix in a host app (the demo's paths too).
 PREFIXED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
 
