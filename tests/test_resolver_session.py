@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import responses
 from flask import Flask, flash
 from flask.testing import FlaskClient
 from flask_login import LoginManager, login_user, logout_user
 from responses import matchers
 
+from flask_token_broker.sandbox_vendor.tokens import token_claims
+from harness.standin_process import StandinProcess
+
 from . import fake_secrets
+from .broker_server import BrokerServer, session_cookie
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings
 
 COOKIE = "session"
@@ -172,3 +178,34 @@ def test_a_signed_out_session_does_not_warn(broker_logs: LogLines, values: dict[
         signed_in_with_session(client, **values)
     assert client.get("/api/getusertoken").status_code == 401
     assert warnings_of(broker_logs) == []
+
+
+@pytest.mark.network
+def test_the_production_server_takes_a_flask_login_cookie_and_warns_about_unknown_keys(
+    tmp_path: Path,
+) -> None:
+    with StandinProcess(fake_secrets.API_KEY, fake_secrets.APP_UID) as standin:
+        env = mindset_settings(MINDSET_API_HOST=standin.url)
+        with BrokerServer(env, tmp_path, workers=1) as server:
+            flask_login = host_session_cookie("/login/ada")
+            response = requests.get(
+                f"{server.url}/api/getusertoken",
+                headers={"Cookie": f"{COOKIE}={flask_login}"},
+                timeout=10,
+            )
+            assert response.status_code == 200, response.text
+            assert token_claims(response.json()["authToken"])["sub"] == "ada"
+
+            unknown = session_cookie({"account": "private-account-value"})
+            for _ in range(2):
+                refused = requests.get(
+                    f"{server.url}/api/getusertoken",
+                    headers={"Cookie": f"{COOKIE}={unknown}"},
+                    timeout=10,
+                )
+                assert refused.json()["error"] == "not_signed_in"
+            server.stop()
+            logs = server.logs()
+    assert logs.count("holds none of the user id keys user_id, _user_id") == 1
+    assert "'account'" in logs
+    assert "private-account-value" not in logs
