@@ -4,11 +4,11 @@ The broker's work is waiting on the vendor (50-300 ms a call) and little CPU, so
 keeps hundreds of requests in flight while they wait: one gevent worker per core, its
 kept-alive vendor pool (MINDSET_POOL_SIZE, 256) sized to match. Measured on the 2-core
 development machine (``bench/RESULTS.md``, ``latency`` scenario): sync answers nothing once
-256 clients wait on a 100 ms vendor; gthread spends 5-7 ms of CPU per request (threads
-contending for the GIL) against about 4 ms for gevent, which serves twice the requests.
-``BROKER_WORKER_CLASS=gthread`` remains supported: in both, a whole vendor attempt, headers
-included, is cut off at its deadline (``BROKER_DEADLINE``;
-``flask_token_broker/mindset/deadline.py``).
+256 clients wait on a 100 ms vendor; gthread spent 5-7 ms of CPU per request (threads
+contending for the GIL) against about 4 ms for gevent, which served twice the requests, and
+gthread fell to two slow-client attacks gevent withstood. So the server runs gevent workers
+only. A whole vendor attempt, headers included, is cut off at its deadline
+(``BROKER_DEADLINE``; ``flask_token_broker/mindset/deadline.py``).
 
 Every value can be overridden from the environment without editing this file.
 """
@@ -25,9 +25,13 @@ from typing import Any
 
 from config import accept_server_configuration, read_environment
 from flask_token_broker import ConfigError
-from serving import WORKER_CLASSES, json_logs
+from serving import WORKER_CLASS, json_logs
 from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
 from serving.overload import DEFAULT_MAX_IN_FLIGHT, parse_max_in_flight
+
+# Settings of the worker models the server no longer runs: refused unless unset (or naming
+# the one model left), so a deployment that asked for threads hears it will not get them.
+RETIRED_SETTINGS = {"BROKER_WORKER_CLASS": "gevent", "BROKER_THREADS": ""}
 
 
 def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
@@ -56,16 +60,20 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
         )
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    worker_model = setting("BROKER_WORKER_CLASS", "gevent")
+    for name, allowed in RETIRED_SETTINGS.items():
+        value = setting(name, allowed)
+        if value != allowed:
+            raise ConfigError(
+                f"{name}={value[:40]!r}: the server runs gevent workers only "
+                "(serving/gevent_worker.py); unset it"
+            )
     return {
         "bind": setting("BROKER_BIND", f"0.0.0.0:{setting('PORT', '8000')}"),
         "workers": whole("BROKER_WORKERS", str(multiprocessing.cpu_count())),
-        # gevent and gthread run as the broker's own subclasses (serving/): they bound the time
-        # to read a request's headers, keep accepting while slow clients hold connections, and
-        # refuse bad requests in the broker's JSON shape. Other classes are used as they are.
-        "worker_class": WORKER_CLASSES.get(worker_model, worker_model),
-        # Threads per worker when BROKER_WORKER_CLASS=gthread (gevent workers ignore it).
-        "threads": whole("BROKER_THREADS", "64"),
+        # The broker's own gevent worker (serving/): it bounds the time to read a request's
+        # headers, keeps accepting while slow clients hold connections, and refuses bad
+        # requests in the broker's JSON shape.
+        "worker_class": WORKER_CLASS,
         # Open client connections per worker, kept-alive idle ones included.
         "worker_connections": whole("BROKER_WORKER_CONNECTIONS", "1000"),
         # Behind a load balancer, keep its connections open between requests.
@@ -95,7 +103,6 @@ except ConfigError as _error:
 bind = _options["bind"]
 workers = _options["workers"]
 worker_class = _options["worker_class"]
-threads = _options["threads"]
 worker_connections = _options["worker_connections"]
 keepalive = _options["keepalive"]
 raw_env = _options["raw_env"]

@@ -18,7 +18,7 @@ of the comparison, ``all`` for every one), ``BENCH_REFERENCES`` (default ``expre
 ratio is printed), ``BENCH_THREADS`` (wrk threads, default 2), ``BENCH_SERVER`` (``gunicorn``,
 production's and the default, ``granian`` or ``uwsgi``: the same ``wsgi:app`` under another
 server, see ``servers.py``; ``BENCH_SERVER_ARGS`` adds options to its command line), and any
-``BROKER_*``/``MINDSET_*`` server setting to try a variant (``BROKER_WORKER_CLASS=gthread``).
+``BROKER_*``/``MINDSET_*`` server setting to try a variant (``BROKER_WORKERS=1``).
 Results are also written to ``bench/out/``.
 """
 

@@ -1,7 +1,9 @@
-"""The production server's workers: gunicorn's gevent and gthread workers, hardened.
+"""The production server's worker: gunicorn's gevent worker, hardened.
 
-``gunicorn.conf.py`` picks :data:`WORKER_CLASSES` for ``BROKER_WORKER_CLASS=gevent`` or
-``gthread``. Both add what gunicorn 27 lacks (it has no header-read timeout):
+``gunicorn.conf.py`` runs :data:`WORKER_CLASS`, one model for every deployment: gevent keeps
+hundreds of requests waiting on the vendor per worker at a fraction of a thread's cost, and
+it withstood every slow-client attack tried against the server. It adds what gunicorn 27
+lacks (it has no header-read timeout):
 
 - a request's line and headers must arrive within ``BROKER_HEADER_TIMEOUT`` seconds (from the
   connection's start for its first request, from the first byte for a kept-alive one), or the
@@ -15,7 +17,4 @@ Nothing here imports the Flask app: gunicorn loads the worker class in the maste
 before a gevent worker monkey-patches the standard library.
 """
 
-WORKER_CLASSES = {
-    "gevent": "serving.gevent_worker.GeventWorker",
-    "gthread": "serving.gthread_worker.ThreadWorker",
-}
+WORKER_CLASS = "serving.gevent_worker.GeventWorker"

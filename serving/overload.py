@@ -49,7 +49,7 @@ def parse_max_in_flight(raw: str) -> int:
 class InFlight:
     """The requests one worker holds, admitted while fewer than ``bound``.
 
-    Only ever used from one thread (the gevent hub's, or the gthread worker's event loop), so
+    Only ever used from one thread (the gevent hub's), so
     a plain counter suffices.
     """
 

@@ -1,6 +1,6 @@
 """A worker holding BROKER_MAX_IN_FLIGHT requests answers the next one 503 overloaded, at once.
 
-The real production server (gevent, the default, and gthread), one worker with a bound of
+The real production server (its gevent worker), one worker with a bound of
 four, in front of the real stand-in made slow: four token requests wait on the vendor, the
 fifth request is refused within a second in the broker's JSON error shape with Retry-After,
 the four held ones are answered normally, and the refusal is counted in ``/metrics``.
@@ -40,21 +40,19 @@ def standin() -> Iterator[StandinProcess]:
         yield vendor
 
 
-@pytest.fixture(scope="module", params=["gevent", "gthread"])
+@pytest.fixture(scope="module")
 def broker(
-    request: pytest.FixtureRequest,
     standin: StandinProcess,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[BrokerServer]:
     env = mindset_settings(
         MINDSET_API_HOST=standin.url,
-        BROKER_WORKER_CLASS=request.param,
         BROKER_MAX_IN_FLIGHT=str(BOUND),
         BROKER_METRICS_TOKEN=METRICS_TOKEN,
         BROKER_DEADLINE="8",
         MINDSET_READ_TIMEOUT="8",
     )
-    with BrokerServer(env, tmp_path_factory.mktemp(request.param), workers=1) as server:
+    with BrokerServer(env, tmp_path_factory.mktemp("overload"), workers=1) as server:
         yield server
 
 

@@ -111,6 +111,9 @@ def test_the_production_server_forces_production(broker: BrokerServer) -> None:
         ({"SECRET_KEY": STRONG_KEY}, "BROKER_SANDBOX"),
         # A guessable session key would let anyone forge a session: production refuses it.
         ({**vendor_credentials(), "SECRET_KEY": "changeme"}, "SECRET_KEY"),
+        # The worker models the server no longer runs are refused, not silently replaced.
+        ({**vendor_credentials(), "BROKER_WORKER_CLASS": "gthread"}, "BROKER_WORKER_CLASS"),
+        ({**vendor_credentials(), "BROKER_THREADS": "64"}, "BROKER_THREADS"),
     ],
 )
 def test_production_server_refuses_invalid_configuration_with_one_line(

@@ -1,6 +1,6 @@
 """The deadline and the 64 KiB bound hold in every worker model the production server runs.
 
-A real gunicorn (``gevent``, the default, and ``gthread``) in front of a hostile vendor on
+A real gunicorn (its gevent worker) in front of a hostile vendor on
 loopback: one that drips its answer a byte at a time, headers or body, on a 2xx or a redirect,
 and one that floods a 300 MB body. Each token request is answered by the deadline (plus the
 watchdog's tick and scheduling), and the worker's memory does not grow with the flood.
@@ -34,20 +34,17 @@ def vendor() -> Iterator[DripServer]:
         yield server
 
 
-@pytest.fixture(scope="module", params=["gevent", "gthread"])
-def broker(
-    request: pytest.FixtureRequest, vendor: DripServer, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[BrokerServer]:
+@pytest.fixture(scope="module")
+def broker(vendor: DripServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerServer]:
     env = mindset_settings(
         MINDSET_API_HOST=vendor.url,
         MINDSET_READ_TIMEOUT="30",
         BROKER_DEADLINE=str(DEADLINE),
-        BROKER_WORKER_CLASS=request.param,
         BROKER_BREAKER_FAILURES="1000",
         BROKER_RATE_LIMIT="100000/minute",
         BROKER_RATE_LIMIT_PER_IP="100000/minute",
     )
-    with BrokerServer(env, tmp_path_factory.mktemp(request.param), workers=1) as server:
+    with BrokerServer(env, tmp_path_factory.mktemp("bounds"), workers=1) as server:
         yield server
 
 

@@ -5,7 +5,7 @@ or body a byte at a time passes every one of them. Two mechanisms, one per worke
 
 - under gevent (the production default), a ``gevent.Timeout`` interrupts the attempt wherever
   it waits;
-- with threads (``gthread``, the development server, a host's own server), one shared
+- with threads (the development server, a host's own threaded server), one shared
   watchdog thread keeps a heap of deadlines and, when one passes, shuts down the socket of the
   attempt that owns it. The blocked read returns at once, whatever it was reading (TLS
   handshake, headers or body), and the attempt reports that its deadline fired.

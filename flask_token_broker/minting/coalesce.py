@@ -4,7 +4,7 @@ The first caller for a key (the leader) runs the work; callers arriving while it
 for its outcome, a value or an exception, and get the same one. Nothing is remembered after
 the call ends: the next caller starts a new call, so a failure is shared, never cached.
 
-It works with OS threads (``flask run``, gthread workers) and with gevent greenlets (the
+It works with OS threads (``flask run``, a host's threaded server) and with gevent greenlets (the
 production worker): ``threading.Event`` is looked up when a call starts, after gevent's
 monkey-patching has replaced it with a cooperative one, and the lock only guards dictionary
 operations that never yield.
