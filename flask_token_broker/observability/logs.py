@@ -24,9 +24,6 @@ from .redaction import _STANDARD_ATTRS, RedactingFilter, redact_record
 
 access_log = logging.getLogger("broker.access")
 
-# Loggers of libraries the broker drives whose lines belong in the broker's JSON stream (none
-# today: the libraries on the request path log nothing the broker does not say itself).
-LIBRARY_LOGGERS: tuple[str, ...] = ()
 # Hex digits of the keyed user hash in log lines: plenty to tell users apart, and short.
 USER_HASH_LENGTH = 16
 MAX_LOGGED_PATH = 256
@@ -70,16 +67,15 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO") -> None:
     """Send the broker's loggers to stderr as JSON lines (idempotent)."""
-    for name in ("broker", *LIBRARY_LOGGERS):
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        if not any(getattr(h, "_broker_handler", False) for h in logger.handlers):
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(JsonFormatter())
-            handler.addFilter(RedactingFilter())
-            handler._broker_handler = True  # type: ignore[attr-defined]
-            logger.addHandler(handler)
-        logger.propagate = False
+    logger = logging.getLogger("broker")
+    logger.setLevel(level)
+    if not any(getattr(h, "_broker_handler", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(RedactingFilter())
+        handler._broker_handler = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.propagate = False
 
 
 def user_hash(secret_key: str, user_id: str) -> str:

@@ -3,7 +3,7 @@
 One document for every public route. A route is described next to the others here with
 :func:`operation` and the shared ``Error`` answers, so the description cannot drift into
 pieces; the fuzz tests (Schemathesis) check the live app against it. To describe a new route,
-add an entry to :data:`PATHS` (or call :func:`add_path` from the module that owns the route).
+add an entry to :data:`PATHS`.
 """
 
 from __future__ import annotations
@@ -276,14 +276,6 @@ DEMO_PATHS: dict[str, dict[str, Any]] = {
     },
 }
 
-_extra_paths: dict[str, dict[str, Any]] = {}
-
-
-def add_path(path: str, operations: dict[str, Any]) -> None:
-    """Describe a route owned by another module (call at import time of that module)."""
-    _extra_paths.setdefault(path, {}).update(operations)
-
-
 # Served under TokenBroker's prefix in a host app (the demo's paths too).
 PREFIXED_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 
@@ -292,7 +284,7 @@ def document(*, demo_login: bool, prefix: str = "") -> dict[str, Any]:
     """The whole description for an app with these flows, its ops and demo under ``prefix``."""
     paths = {
         (prefix + path if path in PREFIXED_PATHS else path): operations
-        for path, operations in copy.deepcopy({**PATHS, **_extra_paths}).items()
+        for path, operations in copy.deepcopy(PATHS).items()
     }
     if demo_login:
         paths.update({prefix + path: ops for path, ops in copy.deepcopy(DEMO_PATHS).items()})
