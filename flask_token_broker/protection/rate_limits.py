@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask.blueprints import BlueprintSetupState
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
@@ -124,8 +124,6 @@ class RateLimits:
         # and counting stops at the first breach, so a refused request spends no longer budget.
         limits.sort(key=lambda limit: limit[1].GRANULARITY.seconds)
         self._limits = [(scope, item, keys[scope]) for scope, item in limits]
-        # The full (dotted) names of the blueprints under the limits, as request.blueprint.
-        self.blueprints: set[str] = set()
         self.storage: Storage = (
             RedisStorage(
                 settings.redis_url,
@@ -148,7 +146,7 @@ class RateLimits:
 
     def check(self) -> Response | None:
         """Before a rate-limited route's view: count the request, or answer 429."""
-        if request.blueprint not in self.blueprints or request.endpoint is None:
+        if request.endpoint is None:
             return None
         try:
             breach = self._count(self._strategy())
@@ -250,31 +248,37 @@ class RateLimits:
 
 
 def init_rate_limits(app: Flask, broker: Broker) -> RateLimits:
-    """Create the app's limits; blueprints marked with :func:`rate_limited` join them.
-
-    The check is an app-level hook registered here, so it runs before the blueprints' own
-    hooks (a cross-site refusal is counted too) and after the request id and access clock.
-    """
+    """Create the app's limits; blueprints marked with :func:`rate_limited` are counted."""
     settings = broker.settings
     limits = RateLimits(settings, AddressKey(settings.secret_key))
     app.extensions[EXTENSION] = limits
-    app.before_request(limits.check)
     if settings.redis_url:
         broker.readiness_checks["rate_limit_storage"] = limits.readiness
     return limits
 
 
 def rate_limited(blueprint: Blueprint) -> Blueprint:
-    """Put every route of ``blueprint`` under the per-user and per-address limits."""
-    blueprint.record(_join_limits)
+    """Put every route of ``blueprint`` under the per-user and per-address limits.
+
+    The check is the blueprint's own hook, after those registered before it: on a token
+    route, after the cross-site refusal, so a refused cross-site request costs no user lookup
+    and no counter (:func:`~flask_token_broker.protection.cross_site.token_routes`).
+    """
+    blueprint.record(_require_limits)
+    blueprint.before_request(check_rate_limits)
     return blueprint
 
 
-def _join_limits(state: BlueprintSetupState) -> None:
+def check_rate_limits() -> Response | None:
+    """``before_request`` of a rate-limited blueprint: count the request, or answer 429."""
+    limits: RateLimits = current_app.extensions[EXTENSION]
+    return limits.check()
+
+
+def _require_limits(state: BlueprintSetupState) -> None:
     limits: RateLimits | None = state.app.extensions.get(EXTENSION)
     if limits is None:
         raise RuntimeError(
             f"blueprint {state.blueprint.name} is rate-limited, but the app has no broker rate "
             "limits: add TokenBroker to the app before registering it"
         )
-    limits.blueprints.add(f"{state.name_prefix}.{state.name}".lstrip("."))
