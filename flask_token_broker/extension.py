@@ -134,11 +134,13 @@ def attach_broker(
     ops: bool = False,
     demo: bool = False,
     prefix: str = "/broker",
+    app_pipeline: bool = False,
 ) -> Broker:
     """Attach the broker to ``app`` (:meth:`TokenBroker.init_app`'s work, options as there).
 
     ``settings``: already read from ``app.config`` (the standalone app reads them first);
-    read here otherwise. Returns what it built, also kept in ``app.extensions``.
+    read here otherwise. ``app_pipeline``: the app runs the request pipeline itself. Returns
+    what it built, also kept in ``app.extensions``.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ConfigError(
@@ -150,7 +152,7 @@ def attach_broker(
     redaction.register_settings_secrets(settings)
     trust_hosts(app, settings)
     broker = build_broker(settings, resolver=resolver)
-    broker.mount = Mount(ops=ops, demo=demo, prefix=prefix)
+    broker.mount = Mount(ops=ops, demo=demo, prefix=prefix, app_pipeline=app_pipeline)
     app.extensions[EXTENSION] = broker
     init_rate_limits(app, broker)
     register_blueprints(app, broker)
@@ -235,7 +237,7 @@ class TokenBroker:
         source = {name: app.config[name] for name in SETTING_NAMES if name in app.config}
         settings = load_settings(app.config)
         own_app(app, settings)
-        attach_broker(app, settings, **chosen)
+        attach_broker(app, settings, app_pipeline=True, **chosen)
         register_commands(app, source)
         log_ready_when_dev_server_listens(app)
 

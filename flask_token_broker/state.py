@@ -41,6 +41,9 @@ class Mount:
     demo: bool = False
     # Before the ops routes and the demo's /demo/: "" or a path such as "/broker".
     prefix: str = ""
+    # The app runs the request pipeline for every request (the standalone broker), so the
+    # broker's blueprints leave it out; in a host app they carry it for their routes only.
+    app_pipeline: bool = False
 
 
 @dataclass

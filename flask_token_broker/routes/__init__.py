@@ -18,13 +18,13 @@ from flask import Blueprint, Flask
 
 from ..settings import ConfigError
 from ..state import Broker
-from .assets import assets
+from .assets import assets_blueprint
 from .blueprint import broker_blueprint
-from .demo import demo
-from .openapi import openapi
-from .ops import ops
-from .tokens import tokens
-from .typingmind import typingmind
+from .demo import demo_blueprint
+from .openapi import openapi_blueprint
+from .ops import ops_blueprint
+from .tokens import tokens_blueprint
+from .typingmind import typingmind_blueprint
 
 __all__ = ["broker_blueprint", "register_blueprints"]
 
@@ -34,19 +34,27 @@ IMPLIED_METHODS = frozenset({"HEAD", "OPTIONS"})
 
 def register_blueprints(app: Flask, broker: Broker) -> None:
     """Register the broker's blueprints per ``broker.mount``; raise ``ConfigError`` naming
-    each route of the host app that a broker route would shadow or be shadowed by."""
+    each route of the host app that a broker route would shadow or be shadowed by.
+
+    The blueprints are built for this app: where the app runs the request pipeline itself
+    (the standalone broker), they leave it out, so it runs once per request.
+    """
     host_rules = _answered(app, lambda endpoint: True)
     mount = broker.mount
+    pipeline = not mount.app_pipeline
     # Always registered: an unconfigured flow answers a JSON 404 naming what to set.
     chosen: list[tuple[Blueprint, str | None]] = [
-        (tokens, None),
-        (typingmind, None),
-        (assets, None),
+        (tokens_blueprint(pipeline=pipeline), None),
+        (typingmind_blueprint(pipeline=pipeline), None),
+        (assets_blueprint(pipeline=pipeline), None),
     ]
     if mount.ops:
-        chosen += [(openapi, mount.prefix or None), (ops, mount.prefix or None)]
+        chosen += [
+            (openapi_blueprint(pipeline=pipeline), mount.prefix or None),
+            (ops_blueprint(pipeline=pipeline), mount.prefix or None),
+        ]
     if mount.demo and broker.demo_login:
-        chosen.append((demo, f"{mount.prefix}/demo"))
+        chosen.append((demo_blueprint(pipeline=pipeline), f"{mount.prefix}/demo"))
     for blueprint, url_prefix in chosen:
         if url_prefix is None:
             app.register_blueprint(blueprint)

@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+from flask import Blueprint
+
 from .blueprint import broker_blueprint
 
-assets = broker_blueprint(
-    "broker_assets", __name__, static_folder="../static", static_url_path="/broker"
-)
+ASSETS = "broker_assets"
+
+
+def assets_blueprint(*, pipeline: bool) -> Blueprint:
+    return broker_blueprint(
+        ASSETS, __name__, pipeline=pipeline, static_folder="../static", static_url_path="/broker"
+    )

@@ -10,10 +10,19 @@ the setting is on: otherwise the routes do not exist (404).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
-from flask import Response, jsonify, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    jsonify,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 
 from ..errors import error_response
 from ..observability import telemetry
@@ -21,12 +30,8 @@ from ..protection.cross_site import token_routes
 from ..state import MINDSET_SETTINGS, Broker, current_broker
 from ..typingmind import TypingMindIdentityError
 from ..users import MAX_FIELD_LENGTH, CurrentUser
-from .assets import assets
+from .assets import ASSETS
 from .blueprint import broker_blueprint
-
-demo = token_routes(
-    broker_blueprint("broker_demo", __name__, url_prefix="/demo", template_folder="../templates")
-)
 
 FIELDS = ("external_id", "email", "name")
 # Agents shown with the stand-in SDK when BROKER_DEMO_AGENT_UIDS is unset: two, because
@@ -41,7 +46,6 @@ def _submitted() -> dict[str, Any]:
     return request.form.to_dict()
 
 
-@demo.post("/login")
 def login() -> Response:
     data = _submitted()
     values: dict[str, str | None] = {}
@@ -70,13 +74,11 @@ def login() -> Response:
     )
 
 
-@demo.post("/logout")
 def logout() -> Response:
     session.clear()
     return jsonify(signedIn=None)
 
 
-@demo.get("/")
 def page() -> Response:
     broker = current_broker()
     settings = broker.settings
@@ -190,7 +192,25 @@ def content_security_policy(sdk_url: str | None, widget_origin: str | None = Non
     )
 
 
-@demo.get("/sandbox-sdk.js")
 def sandbox_sdk() -> Response:
     """The stand-in agent SDK (``static/sandbox-sdk.js``), at the path the page names."""
+    # Flask types app.blueprints by the framework-neutral base; this app registered flask's.
+    assets = cast(Blueprint, current_app.blueprints[ASSETS])
     return assets.send_static_file("sandbox-sdk.js")
+
+
+def demo_blueprint(*, pipeline: bool) -> Blueprint:
+    demo = token_routes(
+        broker_blueprint(
+            "broker_demo",
+            __name__,
+            pipeline=pipeline,
+            url_prefix="/demo",
+            template_folder="../templates",
+        )
+    )
+    demo.add_url_rule("/login", view_func=login, methods=["POST"])
+    demo.add_url_rule("/logout", view_func=logout, methods=["POST"])
+    demo.add_url_rule("/", view_func=page, methods=["GET"])
+    demo.add_url_rule("/sandbox-sdk.js", view_func=sandbox_sdk, methods=["GET"])
+    return demo

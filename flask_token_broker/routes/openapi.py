@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Blueprint, Response, jsonify
 
 from ..state import current_broker
 from .blueprint import broker_blueprint
@@ -301,12 +301,14 @@ def document(*, demo_login: bool, prefix: str = "") -> dict[str, Any]:
     }
 
 
-openapi = broker_blueprint("broker_openapi", __name__)
-
-
-@openapi.get("/openapi.json")
 def openapi_json() -> Response:
     broker = current_broker()
     return jsonify(
         document(demo_login=broker.mount.demo and broker.demo_login, prefix=broker.mount.prefix)
     )
+
+
+def openapi_blueprint(*, pipeline: bool) -> Blueprint:
+    openapi = broker_blueprint("broker_openapi", __name__, pipeline=pipeline)
+    openapi.add_url_rule("/openapi.json", view_func=openapi_json, methods=["GET"])
+    return openapi

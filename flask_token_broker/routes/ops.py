@@ -18,7 +18,7 @@ import logging
 import time
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from ..errors import error_response
@@ -27,24 +27,20 @@ from ..state import current_broker
 from ..version import VERSION
 from .blueprint import broker_blueprint
 
-ops = broker_blueprint("broker_ops", __name__)
 log = logging.getLogger("broker.ops")
 
 STATUS_ORDER = {"ok": 0, "degraded": 1, "failed": 2}
 
 
-@ops.record_once
 def _listen_from_the_start(state: BlueprintSetupState) -> None:
     # Subscribe to telemetry now, not on the first request: that request's events count too.
     process_metrics()
 
 
-@ops.before_app_request
 def _start_timer() -> None:
     g.metrics_started = time.perf_counter()
 
 
-@ops.after_app_request
 def _count_request(response: Response) -> Response:
     started = g.pop("metrics_started", None)
     if started is not None:
@@ -63,12 +59,10 @@ def _no_store(response: Response) -> Response:
     return response
 
 
-@ops.get("/healthz")
 def healthz() -> Response:
     return _no_store(jsonify(status="ok", version=VERSION))
 
 
-@ops.get("/readyz")
 def readyz() -> Response:
     broker = current_broker()
     flows = broker.flows()
@@ -107,7 +101,6 @@ def _summary(checks: dict[str, dict[str, Any]]) -> str:
     return ", ".join(f"{name}={c['status']}" for name, c in checks.items() if c["status"] != "ok")
 
 
-@ops.get("/metrics")
 def metrics() -> Response:
     settings = current_broker().settings
     token = settings.ops.metrics_token
@@ -141,3 +134,14 @@ def _from_loopback() -> bool:
         return ipaddress.ip_address(request.remote_addr or "").is_loopback
     except ValueError:
         return False
+
+
+def ops_blueprint(*, pipeline: bool) -> Blueprint:
+    ops = broker_blueprint("broker_ops", __name__, pipeline=pipeline)
+    ops.record_once(_listen_from_the_start)
+    ops.before_app_request(_start_timer)
+    ops.after_app_request(_count_request)
+    ops.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
+    ops.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
+    ops.add_url_rule("/metrics", view_func=metrics, methods=["GET"])
+    return ops

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Blueprint, Response, jsonify
 
 from ..errors import NotSignedIn
 from ..protection.cross_site import token_routes
 from ..state import current_broker
 from ..users import CurrentUser
 from .blueprint import broker_blueprint
-
-tokens = token_routes(broker_blueprint("broker_tokens", __name__))
 
 
 def signed_in_user() -> CurrentUser:
@@ -28,7 +26,12 @@ def no_store(response: Response) -> Response:
     return response
 
 
-@tokens.get("/api/getusertoken")
 def get_user_token() -> Response:
     token = current_broker().mindset_tokens().mint(signed_in_user())
     return no_store(jsonify(authToken=token))
+
+
+def tokens_blueprint(*, pipeline: bool) -> Blueprint:
+    tokens = token_routes(broker_blueprint("broker_tokens", __name__, pipeline=pipeline))
+    tokens.add_url_rule("/api/getusertoken", view_func=get_user_token, methods=["GET"])
+    return tokens

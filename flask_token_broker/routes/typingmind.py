@@ -7,7 +7,7 @@ never cached, and the redirect, whose URL carries it, asks the browser not to pa
 
 from __future__ import annotations
 
-from flask import Response, jsonify
+from flask import Blueprint, Response, jsonify
 
 from ..errors import InvalidIdentity
 from ..observability import redaction, telemetry
@@ -16,8 +16,6 @@ from ..state import current_broker
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
 from .blueprint import broker_blueprint
 from .tokens import no_store, signed_in_user
-
-typingmind = token_routes(broker_blueprint("broker_typingmind", __name__))
 
 
 def _issue(codes: TypingMindCodes) -> AuthCode:
@@ -35,13 +33,11 @@ def _issue(codes: TypingMindCodes) -> AuthCode:
     return code
 
 
-@typingmind.get("/api/typingmind/authcode")
 def auth_code() -> Response:
     code = _issue(current_broker().typingmind_codes())
     return no_store(jsonify(externalAuthCode=code.token, expiresAt=code.expires_at_iso))
 
 
-@typingmind.get("/typingmind/login")
 @cross_site_navigation_allowed
 def login() -> Response:
     codes = current_broker().typingmind_codes()
@@ -50,3 +46,10 @@ def login() -> Response:
     return no_store(
         Response(status=302, headers={"Location": location, "Referrer-Policy": "no-referrer"})
     )
+
+
+def typingmind_blueprint(*, pipeline: bool) -> Blueprint:
+    typingmind = token_routes(broker_blueprint("broker_typingmind", __name__, pipeline=pipeline))
+    typingmind.add_url_rule("/api/typingmind/authcode", view_func=auth_code, methods=["GET"])
+    typingmind.add_url_rule("/typingmind/login", view_func=login, methods=["GET"])
+    return typingmind
