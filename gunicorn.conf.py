@@ -16,7 +16,6 @@ Every value can be overridden from the environment without editing this file.
 from __future__ import annotations
 
 import glob
-import multiprocessing
 import os
 import shutil
 import tempfile
@@ -24,10 +23,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from config import accept_server_configuration, read_environment
-from flask_token_broker import ConfigError
+from flask_token_broker import ConfigError, parse_log_level
 from serving import WORKER_CLASS, json_logs
-from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout
-from serving.overload import DEFAULT_MAX_IN_FLIGHT, parse_max_in_flight
+from serving.settings import accept as accept_server_settings
+from serving.settings import read_server_settings
 
 # Settings of the worker models the server no longer runs: refused unless unset (or naming
 # the one model left), so a deployment that asked for threads hears it will not get them.
@@ -35,61 +34,43 @@ RETIRED_SETTINGS = {"BROKER_WORKER_CLASS": "gevent", "BROKER_THREADS": ""}
 
 
 def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
-    """The server's own settings from ``source``, or ConfigError naming the variable.
+    """gunicorn's options from ``source``, or ConfigError naming the variable.
 
     A function of its input, so a reload can check the new configuration before gunicorn
-    reads this file again (a file that fails there would stop the whole server).
+    reads this file again (a file that fails there would stop the whole server). The
+    server's settings are declared in ``serving/settings.py``; ``"settings"`` holds them read.
     """
-
-    def setting(name: str, default: str) -> str:
-        return str(source.get(name) or "").strip() or default
-
-    def whole(name: str, default: str) -> int:
-        value = setting(name, default)
-        try:
-            return int(value)
-        except ValueError:
-            raise ConfigError(f"{name} must be a whole number, not {value[:40]!r}") from None
-
-    try:
-        header_timeout = parse_header_timeout(
-            setting("BROKER_HEADER_TIMEOUT", str(DEFAULT_HEADER_TIMEOUT))
-        )
-        max_in_flight = parse_max_in_flight(
-            setting("BROKER_MAX_IN_FLIGHT", str(DEFAULT_MAX_IN_FLIGHT))
-        )
-    except ValueError as error:
-        raise ConfigError(str(error)) from None
     for name, allowed in RETIRED_SETTINGS.items():
-        value = setting(name, allowed)
+        value = str(source.get(name) or "").strip() or allowed
         if value != allowed:
             raise ConfigError(
                 f"{name}={value[:40]!r}: the server runs gevent workers only "
                 "(serving/gevent_worker.py); unset it"
             )
+    try:
+        settings = read_server_settings(source)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return {
-        "bind": setting("BROKER_BIND", f"0.0.0.0:{setting('PORT', '8000')}"),
-        "workers": whole("BROKER_WORKERS", str(multiprocessing.cpu_count())),
+        "settings": settings,
+        "bind": settings.bind,
+        "workers": settings.workers,
         # The broker's own gevent worker (serving/): it bounds the time to read a request's
         # headers, keeps accepting while slow clients hold connections, and refuses bad
         # requests in the broker's JSON shape.
         "worker_class": WORKER_CLASS,
         # Open client connections per worker, kept-alive idle ones included.
-        "worker_connections": whole("BROKER_WORKER_CONNECTIONS", "1000"),
+        "worker_connections": settings.worker_connections,
         # Behind a load balancer, keep its connections open between requests.
-        "keepalive": whole("BROKER_KEEPALIVE", "75"),
-        "loglevel": setting("BROKER_LOG_LEVEL", "info").lower(),
+        "keepalive": settings.keepalive,
+        # The broker's own setting: gunicorn's lines follow the app's level.
+        "loglevel": parse_log_level(source.get("BROKER_LOG_LEVEL")).lower(),
         # Set in the workers' environment by gunicorn, and put back as it was before each
         # reload, so a reload sees the operator's values again, not the previous ones.
         "raw_env": [
             # This is the production server: the broker must behave as production
             # (SECRET_KEY required, Secure cookies, no accidental sandbox), whatever the shell says.
             "BROKER_ENV=production",
-            # A request's line and headers must be complete this many seconds after the
-            # connection opens (first request) or after the request's first byte (kept-alive).
-            f"BROKER_HEADER_TIMEOUT={header_timeout:g}",
-            # Requests a worker holds at once; the next one is answered 503 overloaded.
-            f"BROKER_MAX_IN_FLIGHT={max_in_flight}",
         ],
     }
 
@@ -100,6 +81,8 @@ try:
 except ConfigError as _error:
     json_logs.exit_with_error(f"broker configuration error: {_error}")
 
+# Handed to the workers, which the master forks after reading this file (at start, at reload).
+accept_server_settings(_options["settings"])
 bind = _options["bind"]
 workers = _options["workers"]
 worker_class = _options["worker_class"]

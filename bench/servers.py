@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness.gunicorn_server import GunicornServer  # noqa: E402
 from harness.processes import ManagedProcess, answers, free_port  # noqa: E402
-from serving.deadlines import DEFAULT_HEADER_TIMEOUT, parse_header_timeout  # noqa: E402
+from serving.settings import read_server_settings  # noqa: E402
 
 BIN = Path(sys.executable).parent
 SERVERS = ("gunicorn", "granian", "uwsgi")
@@ -51,7 +51,7 @@ def workers(env: Mapping[str, str]) -> int:
 
 def header_timeout(env: Mapping[str, str]) -> float:
     """``BROKER_HEADER_TIMEOUT`` in seconds: each server's own header-read bound is set to it."""
-    return parse_header_timeout(env.get("BROKER_HEADER_TIMEOUT") or str(DEFAULT_HEADER_TIMEOUT))
+    return read_server_settings(env).header_timeout
 
 
 def production_env(env: Mapping[str, str], metrics_dir: Path) -> dict[str, str]:

@@ -42,10 +42,10 @@ from gunicorn import util
 from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
-from .deadlines import REFUSAL_LINGER, header_timeout
 from .json_logs import BootRefusalAsLogLine
-from .overload import InFlight, Overloaded, max_in_flight
-from .refusals import HeaderTimeout, refuse
+from .overload import InFlight, Overloaded
+from .refusals import REFUSAL_LINGER, HeaderTimeout, refuse
+from .settings import accepted
 
 WAITING_PHASES = ("new", "idle", "headers")
 # Connections a worker takes from the shared listening socket each time it is woken. gunicorn
@@ -204,11 +204,12 @@ class SheddingPool(Pool):  # type: ignore[misc]
 class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.header_seconds = header_timeout()
+        settings = accepted()
+        self.header_seconds = settings.header_timeout
         # Connections in a waiting phase, longest-waiting first.
         self.waiting: OrderedDict[DeadlineSocket, None] = OrderedDict()
         self.current = local()
-        self.in_flight = InFlight(max_in_flight())
+        self.in_flight = InFlight(settings.max_in_flight)
         self.servers: list[StreamServer] = []
 
     def load_wsgi(self) -> None:

@@ -16,34 +16,14 @@ generator does between runs, a worker briefly holds both the abandoned and the n
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-DEFAULT_MAX_IN_FLIGHT = 512
 # Seconds a refused client should wait: a worker answers hundreds of requests a second.
 OVERLOAD_RETRY_AFTER = 1
 
 
 class Overloaded(Exception):
     """The worker already holds BROKER_MAX_IN_FLIGHT requests."""
-
-
-def max_in_flight() -> int:
-    """Requests per worker; ``gunicorn.conf.py`` checks the setting and passes it on."""
-    return int(os.environ.get("BROKER_MAX_IN_FLIGHT") or DEFAULT_MAX_IN_FLIGHT)
-
-
-def parse_max_in_flight(raw: str) -> int:
-    """The setting's value, or ValueError saying what is wrong with it."""
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(
-            f"BROKER_MAX_IN_FLIGHT must be a whole number of requests, not {raw[:40]!r}"
-        ) from None
-    if not 1 <= value <= 100_000:
-        raise ValueError("BROKER_MAX_IN_FLIGHT must be at least 1 and at most 100000")
-    return value
 
 
 class InFlight:

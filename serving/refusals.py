@@ -20,6 +20,9 @@ from gunicorn.http import errors as http_errors
 
 from .overload import OVERLOAD_RETRY_AFTER, Overloaded
 
+# Seconds a refusal's answer gets to leave before the connection is closed for good.
+REFUSAL_LINGER = 1.0
+
 log = logging.getLogger("broker.server")
 
 

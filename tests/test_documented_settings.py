@@ -10,6 +10,8 @@ import pytest
 
 from flask_token_broker import settings as config
 from flask_token_broker.settings_table import DECLARED, Setting
+from serving.settings import DECLARED as SERVER_SETTINGS
+from serving.settings import ServerSetting
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -57,3 +59,17 @@ def test_the_documented_default_is_the_declared_one(name: str) -> None:
     example = re.search(rf"^{name}=(.*)$", ENV_EXAMPLE, re.MULTILINE)
     assert example is not None
     assert example.group(1) in ("", default)
+
+
+@pytest.mark.parametrize("setting", SERVER_SETTINGS, ids=lambda setting: setting.name)
+def test_each_server_setting_is_documented_with_its_declared_default(
+    setting: ServerSetting,
+) -> None:
+    assert re.search(rf"^{setting.name}=$", ENV_EXAMPLE, re.MULTILINE)
+    row = next(line for line in TABLE.splitlines() if line.startswith(f"| `{setting.name}` |"))
+    documented_default = row.split("|")[2]
+    assert f"`{setting.default}`" in documented_default or setting.default in documented_default
+
+
+def test_server_settings_are_declared_apart_from_the_packages() -> None:
+    assert not {setting.name for setting in SERVER_SETTINGS} & set(DECLARED)

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from harness.standin_process import StandinProcess
-from serving.overload import parse_max_in_flight
+from serving.settings import MAX_IN_FLIGHT
 
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
@@ -153,8 +153,8 @@ def test_up_to_the_bound_concurrent_requests_are_all_served(
 )
 def test_max_in_flight_setting_is_checked(raw: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        parse_max_in_flight(raw)
-    assert parse_max_in_flight("64") == 64
+        MAX_IN_FLIGHT.parse(raw)
+    assert MAX_IN_FLIGHT.parse("64") == 64
 
 
 def test_a_bad_max_in_flight_stops_the_server_naming_it(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from harness.standin_process import StandinProcess
-from serving.deadlines import parse_header_timeout
+from serving.settings import HEADER_TIMEOUT as HEADER_TIMEOUT_SETTING
 
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
@@ -153,8 +153,8 @@ def test_slow_clients_do_not_stop_the_broker(standin: StandinProcess, tmp_path: 
 )
 def test_header_timeout_setting_is_checked(raw: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        parse_header_timeout(raw)
-    assert parse_header_timeout("2.5") == 2.5
+        HEADER_TIMEOUT_SETTING.parse(raw)
+    assert HEADER_TIMEOUT_SETTING.parse("2.5") == 2.5
 
 
 def hold_connections(url: str, count: int, payload: bytes) -> list[socket.socket]:

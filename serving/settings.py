@@ -1,0 +1,131 @@
+"""The production server's own settings: each declared once, here, with its default and check.
+
+``gunicorn.conf.py`` reads them in the master (:func:`read_server_settings`, from the
+environment over the dotenv file) and hands the result to the workers with :func:`accept`:
+gunicorn forks every worker from the master, so a worker finds the settings its master
+accepted (:func:`accepted`) without reading the environment again. A reload reads the file
+again, so new workers get the new values. The broker's own settings (``MINDSET_*``,
+``BROKER_*`` of the app) are the package's, read from ``app.config``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ServerSetting:
+    """One variable: its name, its default as an operator would write it, what it means."""
+
+    name: str
+    default: str
+    doc: str
+    parse: Callable[[str], Any]
+
+
+def _whole(name: str, low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a whole number, not {raw[:40]!r}") from None
+        if not low <= value <= high:
+            raise ValueError(f"{name} must be at least {low} and at most {high}")
+        return value
+
+    return parse
+
+
+def _seconds(name: str, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"{name} must be a number of seconds, not {raw[:40]!r}") from None
+        if not 0 < value <= high:
+            raise ValueError(f"{name} must be more than 0 and at most {high:g} seconds")
+        return value
+
+    return parse
+
+
+def _text(raw: str) -> str:
+    return raw
+
+
+PORT = ServerSetting("PORT", "8000", "the port to listen on", _whole("PORT", 0, 65535))
+BIND = ServerSetting("BROKER_BIND", "0.0.0.0:$PORT", "bind address", _text)
+WORKERS = ServerSetting(
+    "BROKER_WORKERS", "cores", "worker processes", _whole("BROKER_WORKERS", 1, 1024)
+)
+WORKER_CONNECTIONS = ServerSetting(
+    "BROKER_WORKER_CONNECTIONS",
+    "1000",
+    "open client connections per worker",
+    _whole("BROKER_WORKER_CONNECTIONS", 1, 1_000_000),
+)
+KEEPALIVE = ServerSetting(
+    "BROKER_KEEPALIVE",
+    "75",
+    "seconds an idle connection is kept open between requests",
+    _whole("BROKER_KEEPALIVE", 0, 3600),
+)
+HEADER_TIMEOUT = ServerSetting(
+    "BROKER_HEADER_TIMEOUT",
+    "10",
+    "seconds a request's line and headers may take to arrive",
+    _seconds("BROKER_HEADER_TIMEOUT", 300),
+)
+MAX_IN_FLIGHT = ServerSetting(
+    "BROKER_MAX_IN_FLIGHT",
+    "512",
+    "requests a worker holds at once; the next is answered 503 overloaded",
+    _whole("BROKER_MAX_IN_FLIGHT", 1, 100_000),
+)
+DECLARED = (PORT, BIND, WORKERS, WORKER_CONNECTIONS, KEEPALIVE, HEADER_TIMEOUT, MAX_IN_FLIGHT)
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    bind: str
+    workers: int
+    worker_connections: int
+    keepalive: int
+    header_timeout: float
+    max_in_flight: int
+
+
+def read_server_settings(source: Mapping[str, Any]) -> ServerSettings:
+    """The server's settings from ``source``, or ValueError naming the variable."""
+
+    def read(setting: ServerSetting, default: str | None = None) -> Any:
+        raw = str(source.get(setting.name) or "").strip()
+        return setting.parse(raw or (default if default is not None else setting.default))
+
+    port = read(PORT)
+    return ServerSettings(
+        bind=read(BIND, f"0.0.0.0:{port}"),
+        workers=read(WORKERS, str(os.cpu_count() or 1)),
+        worker_connections=read(WORKER_CONNECTIONS),
+        keepalive=read(KEEPALIVE),
+        header_timeout=read(HEADER_TIMEOUT),
+        max_in_flight=read(MAX_IN_FLIGHT),
+    )
+
+
+# What this process's master accepted; a forked worker inherits it.
+_accepted: ServerSettings | None = None
+
+
+def accept(settings: ServerSettings) -> None:
+    global _accepted
+    _accepted = settings
+
+
+def accepted() -> ServerSettings:
+    """The settings the master accepted, or, under a server that never read them (a worker
+    class used without ``gunicorn.conf.py``), their defaults."""
+    return _accepted if _accepted is not None else read_server_settings({})
