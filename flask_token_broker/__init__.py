@@ -30,8 +30,14 @@ if TYPE_CHECKING:
     from .protection.rate_limits import rate_limited
     from .ready_line import log_ready
     from .routes.blueprint import broker_blueprint
-    from .settings import SETTING_NAMES, Settings, load_settings, parse_log_level
-    from .settings_table import ConfigError, with_secret_files_read
+    from .settings import (
+        SETTING_NAMES,
+        ConfigError,
+        Settings,
+        load_settings,
+        parse_log_level,
+        with_secret_files_read,
+    )
     from .users import CurrentUser
     from .users.import_check import check_resolver_imports
 
@@ -70,8 +76,14 @@ _MODULES = {
     ".protection.rate_limits": ("rate_limited",),
     ".ready_line": ("log_ready",),
     ".routes.blueprint": ("broker_blueprint",),
-    ".settings": ("SETTING_NAMES", "Settings", "load_settings", "parse_log_level"),
-    ".settings_table": ("ConfigError", "with_secret_files_read"),
+    ".settings": (
+        "SETTING_NAMES",
+        "ConfigError",
+        "Settings",
+        "load_settings",
+        "parse_log_level",
+        "with_secret_files_read",
+    ),
     ".users": ("CurrentUser",),
     ".users.import_check": ("check_resolver_imports",),
 }

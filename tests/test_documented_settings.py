@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from flask_token_broker import settings as config
-from flask_token_broker.settings_table import DECLARED, Setting
+from flask_token_broker.settings.table import DECLARED, Setting
 from serving.settings import DECLARED as SERVER_SETTINGS
 from serving.settings import ServerSetting
 

@@ -17,13 +17,9 @@ import responses
 
 from config import accept_server_configuration
 from flask_token_broker.settings import ConfigError, Settings, find_problems, load_settings
-from flask_token_broker.settings_table import (
-    DECLARED,
-    Reader,
-    Setting,
-    read_secret_file,
-    with_secret_files_read,
-)
+from flask_token_broker.settings.reader import Reader
+from flask_token_broker.settings.secret_files import read_secret_file, with_secret_files_read
+from flask_token_broker.settings.table import DECLARED, Setting
 
 from . import fake_secrets
 from .conftest import AUTH_URL, build_app, mindset_settings

@@ -11,13 +11,12 @@ import os
 import subprocess  # nosec B404
 import sys
 
-from ..settings import RESOLVER_CUSTOM, Settings
-from ..settings_table import ConfigError
+from ..settings import RESOLVER_CUSTOM, ConfigError, Settings
 
 # Run in a child interpreter by check_resolver_imports: the workers' own import of the callable.
 _RESOLVER_IMPORT_CHECK = """
 import sys
-from flask_token_broker.settings_table import ConfigError
+from flask_token_broker.settings import ConfigError
 from flask_token_broker.users.custom import import_callable
 try:
     import_callable(sys.argv[1])

@@ -1,0 +1,127 @@
+"""Who is signed in: the declarations of the user resolvers, and the rules across them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .checks import (
+    IPNetwork,
+    _jwks_url,
+    _jwt_secret,
+    _names,
+    _user_resolver_kind,
+    parse_trusted_proxies,
+)
+from .constants import (
+    HMAC_ALGORITHMS,
+    PUBLIC_KEY_ALGORITHMS,
+    PUBLIC_KEY_DEFAULT_ALGORITHMS,
+    RESOLVER_CUSTOM,
+    RESOLVER_HEADERS,
+    RESOLVER_JWT,
+    RESOLVER_SESSION,
+)
+
+# --- The declarations: one per setting, on the field that holds it -------------------------
+# (name, default, one-line doc, then bounds); the README's table says more of each.
+from .reader import Reader
+from .table import integer, seconds, text
+
+
+@dataclass(frozen=True)
+class HeaderResolverSettings:
+    """Identity headers set by an authenticating reverse proxy (oauth2-proxy's names)."""
+
+    trusted_proxies: tuple[IPNetwork, ...] = text(
+        "BROKER_TRUSTED_PROXIES",
+        (),
+        "addresses whose identity headers are believed",
+        parse=parse_trusted_proxies,
+    )
+    id_header: str = text("BROKER_HEADER_USER_ID", "X-Forwarded-User", "the user id")
+    email_header: str = text("BROKER_HEADER_EMAIL", "X-Forwarded-Email", "the email")
+    name_header: str = text("BROKER_HEADER_NAME", "X-Forwarded-Preferred-Username", "the name")
+
+
+@dataclass(frozen=True)
+class JwtResolverSettings:
+    """Bearer tokens from the host's identity provider: one shared secret or a JWKS URL."""
+
+    secret: str | None = text(
+        "BROKER_JWT_SECRET", None, "HMAC secret of the provider", parse=_jwt_secret, secret=True
+    )
+    jwks_url: str | None = text("BROKER_JWKS_URL", None, "the provider's JWKS", parse=_jwks_url)
+    # With a JWKS URL the default is PUBLIC_KEY_DEFAULT_ALGORITHMS.
+    algorithms: tuple[str, ...] = text(
+        "BROKER_JWT_ALGORITHMS", ("HS256",), "accepted algorithms", parse=_names
+    )
+    issuer: str | None = text("BROKER_JWT_ISSUER", None, "required iss, when set")
+    audience: str | None = text("BROKER_JWT_AUDIENCE", None, "required aud, when set")
+    leeway: float = seconds("BROKER_JWT_LEEWAY", 30.0, "of clock skew tolerated on exp")
+    id_claim: str = text("BROKER_JWT_ID_CLAIM", "sub", "claim with the user id")
+    email_claim: str = text("BROKER_JWT_EMAIL_CLAIM", "email", "claim with the email")
+    name_claim: str = text("BROKER_JWT_NAME_CLAIM", "name", "claim with the display name")
+    jwks_cache_seconds: int = integer(
+        "BROKER_JWKS_CACHE_SECONDS", 300, "fetched keys are kept", minimum=1, maximum=86400
+    )
+    jwks_timeout: float = seconds("BROKER_JWKS_TIMEOUT", 5.0, "for the JWKS endpoint", maximum=60)
+    # Least seconds between refetches forced by an unknown kid, so made-up kids in a stream of
+    # bad tokens cannot turn the broker into a flood against the identity provider.
+    jwks_refresh_cooldown: int = integer(
+        "BROKER_JWKS_REFRESH_COOLDOWN", 30, "between refetches for an unknown kid", maximum=3600
+    )
+
+
+@dataclass(frozen=True)
+class UserResolverSettings:
+    """Which way the broker learns who is signed in (``BROKER_USER_RESOLVER``)."""
+
+    kind: str = text(
+        "BROKER_USER_RESOLVER",
+        RESOLVER_SESSION,
+        "session, headers, jwt or package.module:function",
+        parse=_user_resolver_kind,
+    )
+    # For kind "custom": the "package.module:function" to import at start-up.
+    callable_path: str | None = None
+    headers: HeaderResolverSettings = HeaderResolverSettings()
+    jwt: JwtResolverSettings | None = None
+
+
+def user_resolver_section(reader: Reader) -> UserResolverSettings:
+    value = reader.field(UserResolverSettings, "kind")
+    builtin = value in (RESOLVER_SESSION, RESOLVER_HEADERS, RESOLVER_JWT)
+    kind = value if builtin else RESOLVER_CUSTOM
+    return UserResolverSettings(
+        kind=kind,
+        callable_path=None if builtin else value,
+        headers=reader.section(HeaderResolverSettings),
+        jwt=_jwt_resolver(reader) if kind == RESOLVER_JWT else None,
+    )
+
+
+def _jwt_resolver(reader: Reader) -> JwtResolverSettings:
+    hmac = reader.raw("BROKER_JWT_SECRET") is not None
+    if hmac == (reader.raw("BROKER_JWKS_URL") is not None):
+        # Both at once would let a token choose between HMAC and public keys.
+        reader.refuse(
+            "BROKER_USER_RESOLVER=jwt needs exactly one of BROKER_JWT_SECRET (HS256) and "
+            "BROKER_JWKS_URL (RS256/ES256 keys of your identity provider)"
+        )
+    family = tuple(HMAC_ALGORITHMS) if hmac else PUBLIC_KEY_ALGORITHMS
+    default = JwtResolverSettings.algorithms if hmac else PUBLIC_KEY_DEFAULT_ALGORITHMS
+    values = reader.values(JwtResolverSettings, defaults={"algorithms": default})
+    # A value of commas only lists nothing: the default then.
+    algorithms = values["algorithms"] = values["algorithms"] or default
+    if any(name not in family for name in algorithms):
+        reader.refuse(
+            f"BROKER_JWT_ALGORITHMS may list only {', '.join(family)} with this key source"
+        )
+    elif hmac and values["secret"] is not None:
+        needed = max(HMAC_ALGORITHMS[name] for name in algorithms)
+        if len(values["secret"].encode()) < needed:
+            reader.refuse(
+                f"BROKER_JWT_SECRET is shorter than {needed} bytes, the least for "
+                f"{', '.join(algorithms)}; use a longer secret or BROKER_JWT_ALGORITHMS=HS256"
+            )
+    return JwtResolverSettings(**values)
