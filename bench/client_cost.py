@@ -56,7 +56,8 @@ def variants(base_url: str) -> dict[str, Callable[[], str]]:
     import urllib3
     from requests.adapters import HTTPAdapter
 
-    from flask_token_broker.mindset.client import AuthRequest, MindsetClient
+    from flask_token_broker.mindset.client import MindsetClient
+    from flask_token_broker.mindset.vendor_api import AuthRequest
     from flask_token_broker.settings import MindsetSettings
 
     url = f"{base_url}/api/v1/appuid/{APP_UID}/sdkusers/auth"

@@ -16,9 +16,11 @@ import responses
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from flask_token_broker.mindset import client as client_module
-from flask_token_broker.mindset.client import MAX_BODY_BYTES, AuthRequest, MindsetClient
+from flask_token_broker.mindset import answers
+from flask_token_broker.mindset.answers import MAX_BODY_BYTES
+from flask_token_broker.mindset.client import MindsetClient
 from flask_token_broker.mindset.transport import WatchedAdapter
+from flask_token_broker.mindset.vendor_api import AuthRequest
 from harness.standin_process import StandinProcess
 
 from . import fake_secrets
@@ -140,7 +142,7 @@ def test_a_body_of_known_length_takes_one_read_not_a_second_to_see_its_end() -> 
     raw = CountedRaw(b'{"authToken":"t"}')
     response = requests.Response()
     response.raw = raw
-    body = client_module._bounded_body(response, deadline=float("inf"))
+    body = answers.bounded_body(response, deadline=float("inf"))
     assert body == b'{"authToken":"t"}'
     assert raw.asked == [MAX_BODY_BYTES + 1]
 
@@ -153,7 +155,7 @@ def test_a_body_arriving_in_several_reads_is_returned_whole() -> None:
     raw = Trickled(b'{"authToken":"t"}')
     response = requests.Response()
     response.raw = raw
-    assert client_module._bounded_body(response, deadline=float("inf")) == b'{"authToken":"t"}'
+    assert answers.bounded_body(response, deadline=float("inf")) == b'{"authToken":"t"}'
     assert len(raw.asked) == 4  # 5 + 5 + 5 + 2 bytes: no read after the last byte
 
 

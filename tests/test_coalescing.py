@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from flask_token_broker.mindset.client import AuthRequest
+from flask_token_broker.mindset.vendor_api import AuthRequest
 from flask_token_broker.minting.coalesce import Coalescer
 from flask_token_broker.minting.reuse import request_key
 from flask_token_broker.minting.tokens import MindsetTokens

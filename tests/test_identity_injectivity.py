@@ -25,7 +25,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flask_token_broker.errors import InvalidIdentity
-from flask_token_broker.mindset.client import AuthRequest
+from flask_token_broker.mindset.vendor_api import AuthRequest
 from flask_token_broker.minting.identity import auth_request_for, derive_external_id
 from flask_token_broker.minting.reuse import request_key
 from flask_token_broker.settings import MindsetSettings, TypingMindSettings

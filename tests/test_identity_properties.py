@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flask_token_broker.errors import InvalidIdentity
-from flask_token_broker.mindset.client import AuthRequest, MindsetClient
+from flask_token_broker.mindset.client import MindsetClient
+from flask_token_broker.mindset.vendor_api import AuthRequest
 from flask_token_broker.minting.identity import (
     EMAIL_SHAPE,
     EXTERNAL_ID,

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 import flask_token_broker
-from flask_token_broker.mindset.client import ENDPOINTS, AuthRequest, MindsetClient
+from flask_token_broker.mindset.client import MindsetClient
+from flask_token_broker.mindset.vendor_api import ENDPOINTS, AuthRequest
 from flask_token_broker.minting.identity import auth_request_for
 from flask_token_broker.minting.reuse import request_key
 from flask_token_broker.settings import MindsetSettings

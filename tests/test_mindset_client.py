@@ -19,13 +19,10 @@ import responses
 from requests.adapters import BaseAdapter
 from responses import matchers
 
+from flask_token_broker.mindset import answers
 from flask_token_broker.mindset import client as client_module
-from flask_token_broker.mindset.client import (
-    MAX_BODY_BYTES,
-    MAX_TOKEN_LENGTH,
-    AuthRequest,
-    MindsetClient,
-)
+from flask_token_broker.mindset.answers import MAX_BODY_BYTES, MAX_TOKEN_LENGTH
+from flask_token_broker.mindset.client import MindsetClient
 from flask_token_broker.mindset.deadline import AttemptOverrun
 from flask_token_broker.mindset.errors import (
     MindsetBadResponse,
@@ -36,6 +33,7 @@ from flask_token_broker.mindset.errors import (
     parse_retry_after,
 )
 from flask_token_broker.mindset.transport import WatchedAdapter
+from flask_token_broker.mindset.vendor_api import AuthRequest
 from flask_token_broker.settings import FLAVOR_LEGACY
 
 from . import fake_secrets
@@ -476,7 +474,7 @@ def test_a_body_from_a_transport_without_a_socket_is_still_read_bounded() -> Non
     # A host may inject a session whose adapter answers from memory (as the sandbox does).
     response = requests.Response()
     response.raw = io.BytesIO(b'{"authToken":"t"}')
-    assert client_module._bounded_body(response, time.monotonic() + 10) == b'{"authToken":"t"}'
+    assert answers.bounded_body(response, time.monotonic() + 10) == b'{"authToken":"t"}'
 
 
 class FrozenClock:
@@ -542,7 +540,7 @@ def response_with(raw: FakeRaw) -> requests.Response:
 def test_the_body_is_read_in_socket_reads_bounded_in_size_and_time() -> None:
     raw = FakeRaw([b'{"authToken":', b'"t"}'])
     deadline = time.monotonic() + 10
-    assert client_module._bounded_body(response_with(raw), deadline) == b'{"authToken":"t"}'
+    assert answers.bounded_body(response_with(raw), deadline) == b'{"authToken":"t"}'
     # Each read asks for no more than what is left of the bound (plus the byte that shows
     # it was exceeded)...
     assert raw.asked == [MAX_BODY_BYTES + 1, MAX_BODY_BYTES + 1 - 13, MAX_BODY_BYTES + 1 - 17]
@@ -555,14 +553,14 @@ def test_the_body_is_read_in_socket_reads_bounded_in_size_and_time() -> None:
 def test_chunks_adding_up_past_the_bound_are_refused() -> None:
     half = b"x" * (MAX_BODY_BYTES // 2 + 1)
     with pytest.raises(MindsetBadResponse, match="over 65536 bytes"):
-        client_module._bounded_body(response_with(FakeRaw([half, half])), time.monotonic() + 10)
+        answers.bounded_body(response_with(FakeRaw([half, half])), time.monotonic() + 10)
 
 
 def test_a_body_still_arriving_at_the_deadline_is_cut_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "time", FrozenClock(100.0))
+    monkeypatch.setattr(answers, "time", FrozenClock(100.0))
     raw = FakeRaw([b"{}"])
     with pytest.raises(AttemptOverrun):
-        client_module._bounded_body(response_with(raw), 100.0)
+        answers.bounded_body(response_with(raw), 100.0)
     assert raw.asked == []
 
 

@@ -193,7 +193,8 @@ GEVENT_CLIENT = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import sys, time
-    from flask_token_broker.mindset.client import AuthRequest, MindsetClient
+    from flask_token_broker.mindset.client import MindsetClient
+    from flask_token_broker.mindset.vendor_api import AuthRequest
     from tests.vendor_defaults import CLIENT_OPTIONS
     from flask_token_broker.mindset.errors import MindsetTimeout
     client = MindsetClient(

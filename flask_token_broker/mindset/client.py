@@ -4,7 +4,8 @@ One :class:`requests.Session` per client (so one connection pool per worker proc
 ``(connect, read)`` timeout on every call, the whole attempt bounded by its deadline, no
 redirect ever followed, and every ``requests`` failure translated into the
 :mod:`.errors` tree at this boundary. The client knows nothing of Flask, sessions
-or browsers: it turns an :class:`AuthRequest` into an ``authToken`` or an exception.
+or browsers: it turns an :class:`~.vendor_api.AuthRequest` into an ``authToken`` or an
+exception.
 """
 
 from __future__ import annotations
@@ -22,11 +23,9 @@ import urllib3
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-from ..redirects import redirect_target
-from ..settings import FLAVOR_LEGACY, FLAVOR_SDK3
+from .answers import bounded_body, redirect_refused, token_from
 from .deadline import AttemptOverrun, whole_attempt_bound
 from .errors import (
-    MindsetBadResponse,
     MindsetError,
     MindsetRejected,
     MindsetTimeout,
@@ -34,13 +33,10 @@ from .errors import (
     error_for_status,
 )
 from .transport import WatchedAdapter
+from .vendor_api import AuthRequest, endpoint_for
 
 log = logging.getLogger("broker.mindset")
 
-# A token is a short credential; anything longer is not one.
-MAX_TOKEN_LENGTH = 16_384
-# A token answer is small; a body beyond this is not one, and is not read to its end.
-MAX_BODY_BYTES = 64 * 1024
 USER_AGENT = "mindset-token-broker/1.0"
 # Compact JSON, as json.dumps(..., separators=(",", ":")) writes it, from one encoder:
 # json.dumps with any option builds a new encoder on every call.
@@ -48,76 +44,6 @@ _ENCODE_JSON = json.JSONEncoder(separators=(",", ":")).encode
 
 # Told of every attempt: (outcome, HTTP status or None, seconds taken).
 AttemptObserver = Callable[[str, "int | None", float], None]
-
-
-@dataclass(frozen=True)
-class AuthRequest:
-    """What identifies a user to Mindset. Exactly one of the two identifiers is set."""
-
-    external_id: str | None = None
-    user_email: str | None = None
-    name: str | None = None
-    account_uids: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if (self.external_id is None) == (self.user_email is None):
-            raise ValueError("exactly one of external_id and user_email must be set")
-
-    @property
-    def identifier(self) -> tuple[str, str]:
-        """The identifying body field, as the vendor spells it, and its value: the one place
-        those names are written (the reuse key is derived from it too)."""
-        if self.external_id is not None:
-            return "externalId", self.external_id
-        # __post_init__ guarantees the email is set when the external id is not.
-        return "userEmail", cast(str, self.user_email)
-
-
-def _sdk3_body(request: AuthRequest) -> dict[str, Any]:
-    body: dict[str, Any] = dict([request.identifier])
-    if request.name:
-        body["name"] = request.name
-    if request.account_uids:
-        body["accountUids"] = list(request.account_uids)
-    return body
-
-
-def _legacy_body(request: AuthRequest) -> dict[str, Any]:
-    if request.user_email is None:
-        raise ValueError("the legacy endpoint identifies users by email only")
-    legacy: dict[str, Any] = dict([request.identifier])
-    if request.account_uids:
-        legacy["addToAccounts"] = [{"accountUid": uid} for uid in request.account_uids]
-    return legacy
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """What a flavor (``MINDSET_API_FLAVOR``) means: the one place each flavor is decided.
-
-    Where its token endpoint is, the body it documents, and whether it knows users by email
-    only (then the identity mapping sends neither an ``externalId`` nor a name).
-    """
-
-    path: str
-    body: Callable[[AuthRequest], dict[str, Any]]
-    email_only: bool
-
-    def url(self, base_url: str, app_uid: str) -> str:
-        return base_url + self.path.format(app_uid=app_uid)
-
-
-ENDPOINTS = {
-    FLAVOR_SDK3: Endpoint("/api/v1/appuid/{app_uid}/sdkusers/auth", _sdk3_body, email_only=False),
-    FLAVOR_LEGACY: Endpoint("/api-authenticate-embedded-user", _legacy_body, email_only=True),
-}
-
-
-def endpoint_for(flavor: str) -> Endpoint:
-    try:
-        return ENDPOINTS[flavor]
-    except KeyError:
-        raise ValueError(f"unknown Mindset API flavor {flavor!r}") from None
 
 
 class MindsetClient:
@@ -206,13 +132,13 @@ class MindsetClient:
                     status = response.status_code
                     if 300 <= status < 400:
                         location = response.headers.get("Location")  # pragma: no mutate
-                        raise _redirect_refused(status, location)
+                        raise redirect_refused(status, location)
                     # (A 300 never gets here: "<= 300" or "< 301" would be the same test.)
                     if not 200 <= status < 300:  # pragma: no mutate
                         # Any case of the name finds the header.
                         retry_after = response.headers.get("Retry-After")  # pragma: no mutate
                         raise error_for_status(status, retry_after)
-                    body = _bounded_body(response, deadline)
+                    body = bounded_body(response, deadline)
                 finally:
                     response.close()
         except AttemptOverrun:
@@ -236,7 +162,7 @@ class MindsetClient:
                 f"could not reach Mindset ({type(exc).__name__}); check MINDSET_API_HOST "
                 "and the network"
             ) from exc
-        return status, _token_from(status, body)
+        return status, token_from(status, body)
 
     def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
         """``session.post(url, data=payload, stream=True)`` without following redirects and
@@ -329,65 +255,3 @@ def _settle_environment(session: requests.Session, url: str) -> None:
     if bundle and session.verify is True:
         session.verify = bundle
     session.trust_env = False
-
-
-def _redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
-    """A redirect is never followed: it would send the API key and the user to another host.
-
-    The log names the target's host only (:mod:`flask_token_broker.redirects`).
-    """
-    return MindsetBadResponse(
-        f"Mindset answered HTTP {status}, a redirect to {redirect_target(location)}, which "
-        "the broker never follows; check MINDSET_API_HOST is the API host the Mindset team "
-        "gave you",
-        status=status,
-    )
-
-
-def _bounded_body(response: requests.Response, deadline: float) -> bytes:
-    """The response body, read in single socket reads each given only the time left.
-
-    Once a ``Content-Length`` body is complete (urllib3 counts it down in ``length_remaining``,
-    and has by then put the connection back in the pool) no further read is made to see the
-    end: that empty read costs as much CPU as the one that got the body.
-    """
-    raw = response.raw
-    if raw is None:  # an in-process transport (the sandbox) has already read it
-        return response.content
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise AttemptOverrun()
-        if sock is not None:
-            sock.settimeout(remaining)
-        chunk = raw.read1(MAX_BODY_BYTES + 1 - size)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise MindsetBadResponse(
-                f"Mindset answered with a body over {MAX_BODY_BYTES} bytes; "
-                "check MINDSET_API_HOST points at the Mindset API"
-            )
-        chunks.append(chunk)
-        if getattr(raw, "length_remaining", None) == 0:
-            return b"".join(chunks)
-
-
-def _token_from(status: int, body: bytes) -> str:
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise MindsetBadResponse(
-            f"Mindset answered HTTP {status} with a body that is not JSON; "
-            "check MINDSET_API_HOST points at the Mindset API"
-        ) from None
-    token = data.get("authToken") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
-        raise MindsetBadResponse(f"Mindset answered HTTP {status} without a usable authToken")
-    if not token.isprintable() or token != token.strip():
-        raise MindsetBadResponse("Mindset's authToken holds unprintable characters")
-    return token

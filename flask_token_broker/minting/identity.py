@@ -11,7 +11,7 @@ import hashlib
 import re
 
 from ..errors import InvalidIdentity
-from ..mindset.client import AuthRequest, endpoint_for
+from ..mindset.vendor_api import AuthRequest, endpoint_for
 from ..settings import EXTERNAL_ID_DERIVE, IDENTITY_USER_EMAIL, MindsetSettings
 from ..users import CurrentUser
 

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Iterable
 
-from ..mindset.client import AuthRequest
+from ..mindset.vendor_api import AuthRequest
 from ..settings import MAX_REUSE_SECONDS, MindsetSettings
 
 # Entries kept per process; beyond it, expired ones go first, then the oldest.
@@ -42,12 +42,12 @@ def request_key(secret: bytes, parts: Iterable[str], request: AuthRequest) -> st
     value the client builds the body from (:meth:`MindsetClient.body_for
     <..mindset.client.MindsetClient.body_for>`), and its identifying field comes named as
     the body names it (:attr:`AuthRequest.identifier`), so the vendor's field names are
-    spelled only in the client. The material is pinned: instances share tokens by these keys
-    (Redis), across releases and during a rolling deploy. The name is included: the vendor
-    ignores it for existing users, but a token is only ever shared between requests whose
-    bodies would have been identical, which costs nothing (one session, one name) and leaves
-    no case to reason about. Keyed with a secret so a reader of Redis keys cannot test guesses
-    of user ids.
+    spelled only in :mod:`..mindset.vendor_api`. The material is pinned: instances share
+    tokens by these keys (Redis), across releases and during a rolling deploy. The name is
+    included: the vendor ignores it for existing users, but a token is only ever shared
+    between requests whose bodies would have been identical, which costs nothing (one
+    session, one name) and leaves no case to reason about. Keyed with a secret so a reader
+    of Redis keys cannot test guesses of user ids.
     """
     fields = [
         *parts,

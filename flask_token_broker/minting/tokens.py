@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from ..errors import BrokerError
-from ..mindset.client import AuthRequest, MindsetClient
+from ..mindset.client import MindsetClient
+from ..mindset.vendor_api import AuthRequest
 from ..observability import redaction, telemetry
 from ..resilience.guarded import GuardedCall
 from ..settings import MindsetSettings, ResilienceSettings

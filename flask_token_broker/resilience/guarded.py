@@ -18,7 +18,7 @@ from ..errors import (
     VendorTimeout,
     VendorUnavailable,
 )
-from ..mindset.client import AuthRequest, MindsetClient
+from ..mindset.client import MindsetClient
 from ..mindset.errors import (
     MindsetBadResponse,
     MindsetError,
@@ -26,6 +26,7 @@ from ..mindset.errors import (
     MindsetTimeout,
     MindsetUnavailable,
 )
+from ..mindset.vendor_api import AuthRequest
 from ..observability import redaction, telemetry
 from ..settings import ResilienceSettings
 from .breaker import CLOSED, CircuitBreaker

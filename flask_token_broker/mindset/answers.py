@@ -1,0 +1,83 @@
+"""What a vendor answer means: a refused redirect, a body read within bounds, the token in it.
+
+Only a 2xx answer's body is read, in single socket reads each given only the time left and at
+most :data:`MAX_BODY_BYTES` in all; the token must be a short printable string.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import requests
+
+from ..redirects import redirect_target
+from .deadline import AttemptOverrun
+from .errors import MindsetBadResponse
+
+# A token is a short credential; anything longer is not one.
+MAX_TOKEN_LENGTH = 16_384
+# A token answer is small; a body beyond this is not one, and is not read to its end.
+MAX_BODY_BYTES = 64 * 1024
+
+
+def redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
+    """A redirect is never followed: it would send the API key and the user to another host.
+
+    The log names the target's host only (:mod:`flask_token_broker.redirects`).
+    """
+    return MindsetBadResponse(
+        f"Mindset answered HTTP {status}, a redirect to {redirect_target(location)}, which "
+        "the broker never follows; check MINDSET_API_HOST is the API host the Mindset team "
+        "gave you",
+        status=status,
+    )
+
+
+def bounded_body(response: requests.Response, deadline: float) -> bytes:
+    """The response body, read in single socket reads each given only the time left.
+
+    Once a ``Content-Length`` body is complete (urllib3 counts it down in ``length_remaining``,
+    and has by then put the connection back in the pool) no further read is made to see the
+    end: that empty read costs as much CPU as the one that got the body.
+    """
+    raw = response.raw
+    if raw is None:  # an in-process transport (the sandbox) has already read it
+        return response.content
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AttemptOverrun()
+        if sock is not None:
+            sock.settimeout(remaining)
+        chunk = raw.read1(MAX_BODY_BYTES + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise MindsetBadResponse(
+                f"Mindset answered with a body over {MAX_BODY_BYTES} bytes; "
+                "check MINDSET_API_HOST points at the Mindset API"
+            )
+        chunks.append(chunk)
+        if getattr(raw, "length_remaining", None) == 0:
+            return b"".join(chunks)
+
+
+def token_from(status: int, body: bytes) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise MindsetBadResponse(
+            f"Mindset answered HTTP {status} with a body that is not JSON; "
+            "check MINDSET_API_HOST points at the Mindset API"
+        ) from None
+    token = data.get("authToken") if isinstance(data, dict) else None
+    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH:
+        raise MindsetBadResponse(f"Mindset answered HTTP {status} without a usable authToken")
+    if not token.isprintable() or token != token.strip():
+        raise MindsetBadResponse("Mindset's authToken holds unprintable characters")
+    return token
