@@ -1,6 +1,7 @@
 """gunicorn's gevent worker with a header deadline, shedding of waiting connections, JSON refusals.
 
-Each connection runs in its own greenlet, reading through :class:`DeadlineSocket`, which
+Each connection runs in its own greenlet, reading through
+:class:`~serving.connections.DeadlineSocket`, which
 bounds every wait for request bytes by the current phase's deadline:
 
 - ``new``: a fresh connection's first request must be complete BROKER_HEADER_TIMEOUT after
@@ -42,12 +43,12 @@ from gunicorn import util
 from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
+from .connections import DeadlineSocket
 from .json_logs import BootRefusalAsLogLine
 from .overload import InFlight, Overloaded
-from .refusals import REFUSAL_LINGER, HeaderTimeout, refuse
+from .refusals import REFUSAL_LINGER, refuse
 from .settings import accepted
 
-WAITING_PHASES = ("new", "idle", "headers")
 # Connections a worker takes from the shared listening socket each time it is woken. gunicorn
 # takes one when there are several workers, so that the least busy one gets the next: but a
 # busy worker is woken once per turn of its event loop, which lasts as long as all its ready
@@ -63,97 +64,6 @@ ACCEPT_BURST = 8
 _TCP_INFO_UNACKED = struct.Struct("=24xI")
 # Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
 NEXT_REQUEST_YIELD = 1e-6
-
-
-class DeadlineSocket:
-    """A client socket whose reads give up at the current phase's deadline, and whose answers
-    leave in one write where gunicorn makes two.
-
-    gunicorn writes a response's header block and then its body, each with its own
-    ``sendall``: two system calls and two loopback segments for every answer, the largest
-    single cost of a worker serving small JSON answers (bench/RESULTS.md). The header block is
-    held here and sent with the first body write; whatever else happens first (the next read,
-    a ``sendfile``, the connection closing, an error answer) sends it on its own, so nothing
-    is reordered or lost.
-    """
-
-    hold_next_write = False
-    held = b""
-
-    def __init__(self, sock: Any, header_seconds: float) -> None:
-        self.sock = sock
-        self.header_seconds = header_seconds
-        self.phase = "new"
-        self.deadline = time.monotonic() + header_seconds
-
-    def __getattr__(self, name: str) -> Any:
-        # Anything else gunicorn does with the socket (its sendfile, a shutdown) may write or
-        # end the connection past this object: the held header block goes out first.
-        self.flush()
-        return getattr(self.sock, name)
-
-    def start_response(self) -> None:
-        self.phase = "request"
-        self.hold_next_write = True
-
-    def sendall(self, data: bytes) -> None:
-        if self.hold_next_write:
-            self.hold_next_write = False
-            self.held = bytes(data)
-            return
-        if self.held:
-            data, self.held = self.held + data, b""
-        self.sock.sendall(data)
-
-    def flush(self) -> None:
-        """Send the held header block, if any."""
-        if self.held:
-            held, self.held = self.held, b""
-            self.sock.sendall(held)
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.sock.close()
-
-    def wait_for_next_request(self, keepalive: float) -> None:
-        self.flush()
-        self.hold_next_write = False
-        self.phase = "idle"
-        self.deadline = time.monotonic() + keepalive
-
-    def recv(self, size: int) -> bytes:
-        self.flush()
-        if self.phase == "request":
-            return bytes(self.sock.recv(size))
-        timer = gevent.Timeout(max(0.0, self.deadline - time.monotonic()))
-        timer.start()
-        try:
-            data = bytes(self.sock.recv(size))
-        except gevent.Timeout as expired:
-            if expired is not timer:
-                raise
-            if self.phase == "headers":
-                raise HeaderTimeout from None
-            return b""  # nothing of a request arrived: close without an answer
-        except OSError:
-            if self.phase == "shed":
-                return b""  # gevent cancels the read of a socket shut down under it
-            raise
-        finally:
-            timer.close()
-        if data and self.phase == "idle":
-            self.deadline = time.monotonic() + self.header_seconds
-        if data and self.phase != "headers":
-            self.phase = "headers"
-        return data
-
-    def shed(self) -> None:
-        """Make the blocked read see end-of-file, so the greenlet closes the connection."""
-        self.phase = "shed"
-        with suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def queued_connections(listener: Any) -> int:

@@ -115,3 +115,24 @@ def test_the_identity_mapping_and_the_client_agree_on_every_flavor(flavor: str) 
     for user in (CurrentUser("ada", "ada@example.com", "Ada"), CurrentUser("bob")):
         body = client.body_for(auth_request_for(user, settings))
         assert ("externalId" in body) != ENDPOINTS[flavor].email_only
+
+
+# Split by concern well before this; past it a module is doing more than one job.
+MAX_MODULE_LINES = 300
+
+
+def test_no_product_module_is_over_300_lines() -> None:
+    modules = [
+        *(ROOT / "flask_token_broker").rglob("*.py"),
+        *(ROOT / "app").rglob("*.py"),
+        *(ROOT / "serving").rglob("*.py"),
+        ROOT / "config.py",
+        ROOT / "wsgi.py",
+        ROOT / "gunicorn.conf.py",
+    ]
+    too_long = {
+        str(path.relative_to(ROOT)): lines
+        for path in modules
+        if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
+    }
+    assert not too_long, f"split by concern: {too_long}"

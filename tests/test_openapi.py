@@ -21,7 +21,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from werkzeug.serving import make_server
 
-from flask_token_broker.routes.openapi import ERRORS, document
+from flask_token_broker.routes.api_paths import ERRORS
+from flask_token_broker.routes.openapi import document
 
 from . import fake_secrets
 from .conftest import AUTH_URL, assert_no_secret, build_app, mindset_settings
