@@ -9,7 +9,7 @@ import responses
 from flask.testing import FlaskClient
 
 from flask_token_broker.errors import BrokerError, broker_error_response
-from flask_token_broker.protection.security_headers import JSON_CSP
+from flask_token_broker.routes.pipeline import JSON_CSP
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 

@@ -1,11 +1,14 @@
 """Every request's first and last step, one hook each.
 
 In: the request's clock and its id. Out: the id echoed, the security headers set and the one
-access line written. The standalone broker registers them on the app, so every request (a 404
-outside any route too) is answered the same way; in a host app they are on the broker's
-blueprints, so they run for the broker's routes only. Either way they run once per request.
-One hook instead of a chain of five: Flask's per-hook dispatch was a visible share of a
-request's cost.
+access line written. The security headers tell browsers how little they may do with an
+answer: the broker answers JSON (tokens, errors), and nothing in it should ever be rendered,
+framed, sniffed into a script, or leak the page address it was called from.
+
+The standalone broker registers the hooks on the app, so every request (a 404 outside any
+route too) is answered the same way; in a host app they are on the broker's blueprints, so
+they run for the broker's routes only. Either way they run once per request. One hook
+instead of a chain of five: Flask's per-hook dispatch was a visible share of a request's cost.
 """
 
 from __future__ import annotations
@@ -14,7 +17,39 @@ from flask import Blueprint, Flask, Response
 
 from ..observability.logs import log_request, start_clock
 from ..observability.request_ids import assign_request_id, echo_request_id
-from ..protection.security_headers import add_security_headers
+
+# For JSON answers: no content of any kind may load, and no page may frame them.
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+# JSON is read by fetch() with CORS; no page may pull it in as an image or script.
+JSON_HEADERS = {
+    "Content-Security-Policy": JSON_CSP,
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+# (name, its lower-case form, value), worked out once: every answer goes through here.
+# A JSON answer gets all five.
+_ALWAYS = tuple((name, name.lower(), value) for name, value in HEADERS.items())
+_FOR_JSON = _ALWAYS + tuple((name, name.lower(), value) for name, value in JSON_HEADERS.items())
+
+
+def add_security_headers(response: Response) -> Response:
+    """Set what a view has not set itself (an HTML page sets its own CSP).
+
+    One pass over the answer's headers to see which are set, rather than a search of the
+    header list for each of the five.
+    """
+    headers = response.headers
+    present = {name.lower() for name in headers.keys()}  # noqa: SIM118 (Headers, not a dict)
+    wanted = _FOR_JSON if response.is_json or response.status_code in (204, 304) else _ALWAYS
+    for name, lower, value in wanted:
+        if lower not in present:
+            headers.add(name, value)
+    return response
 
 
 def begin_request() -> None:
