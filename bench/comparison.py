@@ -30,6 +30,8 @@ class Measurement:
     # CPU (user + system, all its processes) per answered request: unlike req/s, it hardly
     # changes when other work shares the machine.
     cpu_ms_per_request: float
+    # The vendor call's share of that CPU (bench/cpu_split.py), in the rows that measure it.
+    vendor_call_cpu_share: float | None = None
 
     @property
     def vendor_share(self) -> float:

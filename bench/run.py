@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # `python bench/run.py` puts bench/ first on the path; the process helpers live at the root.
 sys.path.insert(0, str(ROOT))
 
+import cpu_split  # noqa: E402
 from comparison import (  # noqa: E402
     REFERENCES,
     Measurement,
@@ -77,6 +78,10 @@ APP_UID = "bench-app"
 # import above is for the same reason: the bench starts wrk, a local process, itself).
 SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789abcdef"  # nosec B105
 JWT = "jwt"  # the stand-in's token format with a stated expiry
+# The rows whose CPU is split between the vendor call and the rest (bench/cpu_split.py), and
+# how long that pass runs at most.
+CPU_SPLIT_ROWS = ("latency",)
+CPU_SPLIT_SECONDS = 10.0
 OPAQUE = "opaque"
 
 
@@ -452,6 +457,9 @@ def measure(
         peak = sampler.finish()
     cpu = cpu_seconds(roots) - cpu_before
     after = vendor_calls(standin)
+    share = None
+    if name == "broker" and scenario.name in CPU_SPLIT_ROWS:
+        share = cpu_split_pass(url, roots[0], scenario, env, seconds)
     return Measurement(
         rps=round(result["requests"] / (result["duration_us"] / 1e6), 1),
         p50_ms=round(result["p50"] / 1000, 1),
@@ -462,7 +470,24 @@ def measure(
         vendor_calls_total=after - before_warmup,
         peak_rss_mb=round(peak, 1),
         cpu_ms_per_request=round(1000 * cpu / max(result["requests"], 1), 3),
+        vendor_call_cpu_share=share,
     )
+
+
+def cpu_split_pass(
+    url: str, root: int, scenario: Scenario, env: dict[str, str], seconds: float
+) -> float | None:
+    """The vendor call's share of the broker's CPU under this row's load, from py-spy in a pass
+    of its own after the measured window (bench/cpu_split.py)."""
+    seconds = min(seconds, CPU_SPLIT_SECONDS)
+    out = Path(tempfile.mkdtemp(prefix="broker-cpu-split-")) / "stacks.txt"
+    recording = cpu_split.start_recording(root, seconds, out)
+    run_wrk(url, scenario.connections, seconds, BENCH / "getusertoken.lua", env)
+    split = cpu_split.read(recording, out, timeout=seconds + 60)
+    if isinstance(split, str):
+        print(f"# {scenario.name}: no CPU split ({split})", flush=True)
+        return None
+    return round(split.vendor_call_share, 3)
 
 
 def measure_broker(
@@ -576,6 +601,14 @@ def notes(rows: list[Row], standin_rps: float) -> None:
                     f"WARNING: {row.scenario}: the stand-in alone ({standin_rps:.0f} req/s) is "
                     f"not 10x {name}'s {rps:.0f} req/s: it may be the bottleneck"
                 )
+        share = row.broker.vendor_call_cpu_share
+        if share is not None:
+            cpu = row.broker.cpu_ms_per_request
+            print(
+                f"{row.scenario}: CPU split (py-spy, a pass of its own): the vendor call "
+                f"{share:.0%} of the workers' CPU, about {share * cpu:.2f} of {cpu:.3f} ms/req; "
+                f"the rest {1 - share:.0%}, about {(1 - share) * cpu:.2f} ms"
+            )
         if row.scenario.startswith("jwt-reuse"):
             print(
                 f"{row.scenario}: {row.broker.vendor_calls_total} broker vendor calls for "

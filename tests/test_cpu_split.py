@@ -1,0 +1,50 @@
+"""``make bench``'s CPU split: which of py-spy's samples are the vendor call's."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_cpu_split() -> ModuleType:
+    # bench/ is scripts, not a package: load the module from its file.
+    path = ROOT / "bench" / "cpu_split.py"
+    spec = importlib.util.spec_from_file_location("bench_cpu_split", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Its dataclass looks its module up by name while the class is made.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+cpu_split = load_cpu_split()
+
+CLIENT = "/srv/broker/flask_token_broker/mindset/client.py"
+WORKER = 'process 10:"gunicorn: worker";run (gevent/hub.py:1)'
+ROUTE = "get_user_token (flask_token_broker/routes/tokens.py:31)"
+RAW = "\n".join(
+    [
+        f"{WORKER};{ROUTE};authenticate ({CLIENT}:150);_post ({CLIENT}:200) 30",
+        f"{WORKER};authenticate ({CLIENT}:151) 10",
+        f"{WORKER};finish_response (flask_token_broker/routes/pipeline.py:60) 45",
+        f"{WORKER};authenticated (other/client.py:3) 15",
+        "not a sample line",
+    ]
+)
+
+
+def test_samples_inside_the_vendor_call_are_its_share() -> None:
+    split = cpu_split.split_of(RAW)
+    assert split.samples == 100
+    assert split.vendor_call_samples == 40
+    assert split.vendor_call_share == 0.4
+
+
+def test_no_samples_is_no_share() -> None:
+    assert cpu_split.split_of("").vendor_call_share == 0.0
