@@ -17,8 +17,9 @@ import subprocess  # nosec B404
 from dataclasses import dataclass
 from pathlib import Path
 
-# The vendor call's frame, as py-spy names it: "authenticate (path/mindset/client.py:NN)".
-VENDOR_CALL = re.compile(r"(?:^|;)authenticate \([^;]*mindset/client\.py:\d+\)")
+# The vendor call's frame, as py-spy names it (with the class, in recent versions):
+# "MindsetClient.authenticate (flask_token_broker/mindset/client.py:NN)".
+VENDOR_CALL = re.compile(r"(?:^|;)(?:\w+\.)?authenticate \([^;]*mindset/client\.py:\d+\)")
 SAMPLE_RATE = 250
 # (subprocess: py-spy is a local process the benchmark starts itself.)
 PY_SPY = shutil.which("py-spy") or str(Path(__file__).resolve().parent.parent / ".venv/bin/py-spy")

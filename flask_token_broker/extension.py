@@ -43,10 +43,11 @@ from .settings import (
 from .startup_warnings import startup_warnings
 from .state import EXTENSION, Broker, Mount
 from .typingmind import TypingMindCodes
-from .users import UserResolver, once_per_request
+from .users import UserResolver
 from .users.custom import HostResolver, custom_resolver, import_callable
 from .users.headers import headers_resolver
 from .users.jwt import jwt_resolver
+from .users.per_request import once_per_request
 from .users.session import session_resolver
 from .users.session_cookie import CachedSerializerSessionInterface
 

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +140,26 @@ def test_no_product_module_is_over_300_lines() -> None:
         if (lines := len(path.read_text().splitlines())) > MAX_MODULE_LINES
     }
     assert not too_long, f"split by concern: {too_long}"
+
+
+def test_the_servers_master_imports_no_flask_nor_the_vendor_client() -> None:
+    """gunicorn's master reads gunicorn.conf.py (the service's config, the package's settings)
+    and forks the workers, which then patch the standard library for gevent: anything the
+    master imported before is shared unpatched, and costs every worker memory it never
+    frees. The app, Flask and requests are the workers' own."""
+    script = (
+        "import json, runpy, sys; runpy.run_path('gunicorn.conf.py'); "
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")},
+        "BROKER_ENV_FILE": os.devnull,
+        "SECRET_KEY": "a-test-key-that-is-long-enough-0123456789",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    imported = set(json.loads(result.stdout.splitlines()[-1]))
+    unwanted = {"flask", "werkzeug", "requests", "urllib3", "jwt", "gevent.monkey"} & imported
+    assert not unwanted, f"gunicorn's master imports {sorted(unwanted)}"

@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, has_request_context
-
 # Longer values are not identifiers but abuse; they are refused rather than forwarded.
 MAX_FIELD_LENGTH = 1024
 
@@ -66,26 +64,3 @@ def _display_text(value: Any) -> str | None:
         return None
     value = value.strip()
     return value if value and len(value) <= MAX_FIELD_LENGTH else None
-
-
-def once_per_request(resolve: UserResolver) -> UserResolver:
-    """Resolve the user at most once per request, its answer or its failure kept on ``g``.
-
-    The rate limiter asks who is signed in before the view does; a JWT resolver fetching keys
-    from a failing identity provider must not pay that timeout twice in one request.
-    """
-
-    def resolve_once() -> CurrentUser | None:
-        if not has_request_context():
-            return resolve()
-        if "_broker_user" not in g:
-            try:
-                g._broker_user = (resolve(), None)
-            except Exception as error:
-                g._broker_user = (None, error)
-        user, failure = g._broker_user
-        if failure is not None:
-            raise failure
-        return user  # type: ignore[no-any-return]
-
-    return resolve_once
