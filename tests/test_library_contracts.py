@@ -24,8 +24,6 @@ from urllib3.response import HTTPResponse
 
 LIMIT_STORAGE = "flask_token_broker/protection/limit_storage.py"
 TRANSPORT = "flask_token_broker/mindset/transport.py"
-ANSWERS = "flask_token_broker/mindset/answers.py"
-CLIENT = "flask_token_broker/mindset/client.py"
 WORKER = "serving/gevent_worker.py"
 
 
@@ -91,13 +89,13 @@ def test_requests_adapter_steps_keep_their_signatures(method: str, expected: lis
 
 
 def test_requests_adapter_send_takes_what_the_client_passes() -> None:
-    why = relied_on(CLIENT, "requests", version("requests"), "HTTPAdapter.send's parameters")
+    why = relied_on(TRANSPORT, "requests", version("requests"), "HTTPAdapter.send's parameters")
     expected = ["self", "request", "stream", "timeout", "verify", "cert", "proxies"]
     assert parameters(HTTPAdapter.send) == expected, why
 
 
 def test_urllib3_responses_count_down_their_body_and_expose_the_socket() -> None:
-    why = relied_on(ANSWERS, "urllib3", version("urllib3"), "{}")
+    why = relied_on(TRANSPORT, "urllib3", version("urllib3"), "{}")
     # Counted down as the body is read: a complete body needs no read to see its end.
     assert "self.length_remaining =" in inspect.getsource(HTTPResponse.__init__), why.format(
         "HTTPResponse.length_remaining"

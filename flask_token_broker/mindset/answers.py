@@ -14,6 +14,7 @@ import requests
 from ..redirects import redirect_target
 from .deadline import AttemptOverrun
 from .errors import MindsetBadResponse
+from .transport import body_complete, response_socket
 
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
@@ -44,7 +45,7 @@ def bounded_body(response: requests.Response, deadline: float) -> bytes:
     raw = response.raw
     if raw is None:  # an in-process transport (the sandbox) has already read it
         return response.content
-    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    sock = response_socket(raw)
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -63,7 +64,7 @@ def bounded_body(response: requests.Response, deadline: float) -> bytes:
                 "check MINDSET_API_HOST points at the Mindset API"
             )
         chunks.append(chunk)
-        if getattr(raw, "length_remaining", None) == 0:
+        if body_complete(raw):
             return b"".join(chunks)
 
 

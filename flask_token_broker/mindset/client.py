@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import requests
 import urllib3
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
 
 from .answers import bounded_body, redirect_refused, token_from
 from .deadline import AttemptOverrun, whole_attempt_bound
@@ -32,7 +28,13 @@ from .errors import (
     MindsetUnavailable,
     error_for_status,
 )
-from .transport import WatchedAdapter
+from .transport import (
+    PreparedPost,
+    WatchedAdapter,
+    prepared_post,
+    send_prepared,
+    settle_environment,
+)
 from .vendor_api import AuthRequest, endpoint_for
 
 log = logging.getLogger("broker.mindset")
@@ -72,8 +74,8 @@ class MindsetClient:
         self.session = session or requests.Session()
         # What every request repeats (URL, headers, adapter), prepared at the first call: see
         # _post.
-        self._template: _Template | None = None
-        _settle_environment(self.session, self.url)
+        self._template: PreparedPost | None = None
+        settle_environment(self.session, self.url)
         # Sized for the worker's concurrency, so concurrent calls reuse kept-alive connections
         # instead of opening (and throwing away) one each. Retries are the caller's decision.
         adapter = WatchedAdapter(pool_size)
@@ -166,40 +168,12 @@ class MindsetClient:
 
     def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
         """``session.post(url, data=payload, stream=True)`` without following redirects and
-        without re-preparing what never changes.
-
-        The request goes straight to the session's adapter: ``Session.send`` would read a
-        redirect's whole body, unbounded, even with ``allow_redirects=False`` (to offer the
-        next request), and merges the session's headers, cookies, hooks and settings into a
-        new request on every call, about a quarter of this client's CPU per token
-        (bench/RESULTS.md). The request is prepared once, from the session as it is on the
-        first call; each call fills a bare ``PreparedRequest`` with that URL and those headers
-        plus the body and its length, which is all ``prepare_body`` would add for bytes (its
-        ``copy`` would also copy a cookie jar and hooks no adapter reads). Proxies and TLS
-        settings still come from the session; a redirect comes back as it is, for
-        :meth:`_attempt` to refuse.
-        """
+        without re-preparing what never changes (:func:`.transport.send_prepared`); a
+        redirect comes back as it is, for :meth:`_attempt` to refuse."""
         template = self._template
         if template is None:
-            template = self._template = _template_for(self.session, self.url)
-        prepared = requests.PreparedRequest()
-        prepared.method = "POST"
-        prepared.url = template.url
-        prepared.headers = CaseInsensitiveDict(template.header_items)
-        # Header names are case-insensitive: the name's case is no behaviour.
-        prepared.headers["Content-Length"] = str(len(payload))  # pragma: no mutate (name case)
-        prepared.body = payload
-        verify = self.session.verify
-        # A test or the sandbox may mount its own adapter: the session's, as of the first call.
-        return template.adapter.send(
-            prepared,
-            timeout=timeout,
-            stream=True,
-            proxies=self.session.proxies,
-            # requests reads None as "do not check": certificates are always checked here.
-            verify=True if verify is None else verify,
-            cert=self.session.cert,
-        )
+            template = self._template = prepared_post(self.session, self.url)
+        return send_prepared(template, self.session, payload, timeout)
 
     def _log_attempt(self, started: float, outcome: str, status: int | None) -> None:
         seconds = time.perf_counter() - started
@@ -215,43 +189,3 @@ class MindsetClient:
         )
         if self.observer is not None:
             self.observer(outcome, status, seconds)
-
-
-@dataclass(frozen=True)
-class _Template:
-    """The session's request to the vendor, prepared once: what ``prepare_request`` and
-    ``get_adapter`` would give on every call for the same session."""
-
-    url: str
-    header_items: list[tuple[str, str]]
-    adapter: BaseAdapter
-
-
-def _template_for(session: requests.Session, url: str) -> _Template:
-    # requests upper-cases the method, so its case is no mutation worth testing.
-    post = requests.Request("POST", url)  # pragma: no mutate
-    prepared = session.prepare_request(post)
-    return _Template(
-        # A prepared request's URL is a str: prepare_url always sets one. (cast only informs
-        # the type checker.)
-        url=cast(str, prepared.url),  # pragma: no mutate
-        header_items=list(prepared.headers.items()),
-        adapter=session.get_adapter(url),
-    )
-
-
-def _settle_environment(session: requests.Session, url: str) -> None:
-    """Read proxy and CA-bundle variables once, not on every call.
-
-    With ``trust_env`` on, ``requests`` re-reads the proxy variables, the no-proxy list and
-    ``~/.netrc`` for every request: a measurable share of a worker's CPU per token (see
-    bench/RESULTS.md). The same settings apply, fixed at start-up; ``.netrc`` credentials are
-    never wanted here (the vendor authenticates by API key).
-    """
-    if not session.trust_env:
-        return
-    session.proxies.update(requests.utils.get_environ_proxies(url))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle and session.verify is True:
-        session.verify = bundle
-    session.trust_env = False

@@ -1,5 +1,9 @@
-"""The ``requests`` adapter the Mindset client mounts: urllib3 connections the deadline
-watchdog (:mod:`.deadline`) can cut off.
+"""Everything the Mindset client relies on in ``requests`` and ``urllib3`` beyond their
+documented APIs, in one place (``tests/test_library_contracts.py`` checks each on the pinned
+versions): the adapter it mounts, whose urllib3 connections the deadline watchdog
+(:mod:`.deadline`) can cut off; the POST prepared once and sent straight to that adapter
+(:func:`send_prepared`); and the streamed response's socket and body countdown
+(:func:`response_socket`, :func:`body_complete`).
 
 Each connection keeps a handle on its socket from the moment it connects, and tells the
 watchdog which attempt it serves each time it sends a request. Nothing else changes: pool
@@ -19,12 +23,15 @@ into the response: the broker never sends them back (bench/client_cost.py measur
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Hashable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
+import requests
 from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, PoolManager
@@ -164,3 +171,95 @@ def _watch(manager: PoolManager) -> None:
     # which keep the per-read timeouts (and gevent's bound) only.
     if manager.pool_classes_by_scheme is urllib3_poolmanager.pool_classes_by_scheme:
         manager.pool_classes_by_scheme = _WATCHED_POOLS
+
+
+@dataclass(frozen=True)
+class PreparedPost:
+    """The session's request to the vendor, prepared once: what ``prepare_request`` and
+    ``get_adapter`` would give on every call for the same session."""
+
+    url: str
+    header_items: list[tuple[str, str]]
+    adapter: BaseAdapter
+
+
+def prepared_post(session: requests.Session, url: str) -> PreparedPost:
+    # requests upper-cases the method, so its case is no mutation worth testing.
+    post = requests.Request("POST", url)  # pragma: no mutate
+    prepared = session.prepare_request(post)
+    return PreparedPost(
+        # A prepared request's URL is a str: prepare_url always sets one. (cast only informs
+        # the type checker.)
+        url=cast(str, prepared.url),  # pragma: no mutate
+        header_items=list(prepared.headers.items()),
+        adapter=session.get_adapter(url),
+    )
+
+
+def settle_environment(session: requests.Session, url: str) -> None:
+    """Read proxy and CA-bundle variables once, not on every call.
+
+    With ``trust_env`` on, ``requests`` re-reads the proxy variables, the no-proxy list and
+    ``~/.netrc`` for every request: a measurable share of a worker's CPU per token (see
+    bench/RESULTS.md). The same settings apply, fixed at start-up; ``.netrc`` credentials are
+    never wanted here (the vendor authenticates by API key).
+    """
+    if not session.trust_env:
+        return
+    session.proxies.update(requests.utils.get_environ_proxies(url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and session.verify is True:
+        session.verify = bundle
+    session.trust_env = False
+
+
+def send_prepared(
+    template: PreparedPost,
+    session: requests.Session,
+    payload: bytes,
+    timeout: tuple[float, float],
+) -> requests.Response:
+    """POST ``payload`` along ``template`` through the session's adapter.
+
+
+    The request goes straight to the session's adapter: ``Session.send`` would read a
+    redirect's whole body, unbounded, even with ``allow_redirects=False`` (to offer the
+    next request), and merges the session's headers, cookies, hooks and settings into a
+    new request on every call, about a quarter of this client's CPU per token
+    (bench/RESULTS.md). The request is prepared once, from the session as it is on the
+    first call; each call fills a bare ``PreparedRequest`` with that URL and those headers
+    plus the body and its length, which is all ``prepare_body`` would add for bytes (its
+    ``copy`` would also copy a cookie jar and hooks no adapter reads). Proxies and TLS
+    settings still come from the session; a redirect comes back as it is, for
+    :meth:`_attempt` to refuse.
+    """
+    prepared = requests.PreparedRequest()
+    prepared.method = "POST"
+    prepared.url = template.url
+    prepared.headers = CaseInsensitiveDict(template.header_items)
+    # Header names are case-insensitive: the name's case is no behaviour.
+    prepared.headers["Content-Length"] = str(len(payload))  # pragma: no mutate (name case)
+    prepared.body = payload
+    verify = session.verify
+    # A test or the sandbox may mount its own adapter: the session's, as of the first call.
+    return template.adapter.send(
+        prepared,
+        timeout=timeout,
+        stream=True,
+        proxies=session.proxies,
+        # requests reads None as "do not check": certificates are always checked here.
+        verify=True if verify is None else verify,
+        cert=session.cert,
+    )
+
+
+def response_socket(raw: Any) -> Any:
+    """The socket under a streamed urllib3 response (a gevent socket under gevent), so each
+    read gets only the time left; ``None`` when there is none to reach."""
+    return getattr(getattr(raw, "connection", None), "sock", None)
+
+
+def body_complete(raw: Any) -> bool:
+    """Whether a ``Content-Length`` body has been read whole: urllib3 counts it down in
+    ``length_remaining`` (and has by then put the connection back in the pool)."""
+    return getattr(raw, "length_remaining", None) == 0
