@@ -14,7 +14,7 @@ import requests
 from ..redirects import redirect_target
 from .deadline import AttemptOverrun
 from .errors import MindsetBadResponse
-from .transport import body_complete, response_socket
+from .transport import response_socket
 
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
@@ -36,12 +36,9 @@ def redirect_refused(status: int, location: str | None) -> MindsetBadResponse:
 
 
 def bounded_body(response: requests.Response, deadline: float) -> bytes:
-    """The response body, read in single socket reads each given only the time left.
-
-    Once a ``Content-Length`` body is complete (urllib3 counts it down in ``length_remaining``,
-    and has by then put the connection back in the pool) no further read is made to see the
-    end: that empty read costs as much CPU as the one that got the body.
-    """
+    """The response body, read in single socket reads each given only the time left, to the
+    read that finds its end (for a complete ``Content-Length`` body urllib3 answers that one
+    without touching the socket)."""
     raw = response.raw
     if raw is None:  # an in-process transport (the sandbox) has already read it
         return response.content
@@ -64,8 +61,6 @@ def bounded_body(response: requests.Response, deadline: float) -> bytes:
                 "check MINDSET_API_HOST points at the Mindset API"
             )
         chunks.append(chunk)
-        if body_complete(raw):
-            return b"".join(chunks)
 
 
 def token_from(status: int, body: bytes) -> str:

@@ -3,7 +3,7 @@ documented APIs, in one place (``tests/test_library_contracts.py`` checks each o
 versions): the adapter it mounts, whose urllib3 connections the deadline watchdog
 (:mod:`.deadline`) can cut off; the POST prepared once and sent straight to that adapter
 (:func:`send_prepared`); and the streamed response's socket and body countdown
-(:func:`response_socket`, :func:`body_complete`).
+(:func:`response_socket`).
 
 Each connection keeps a handle on its socket from the moment it connects, and tells the
 watchdog which attempt it serves each time it sends a request. Nothing else changes: pool
@@ -257,9 +257,3 @@ def response_socket(raw: Any) -> Any:
     """The socket under a streamed urllib3 response (a gevent socket under gevent), so each
     read gets only the time left; ``None`` when there is none to reach."""
     return getattr(getattr(raw, "connection", None), "sock", None)
-
-
-def body_complete(raw: Any) -> bool:
-    """Whether a ``Content-Length`` body has been read whole: urllib3 counts it down in
-    ``length_remaining`` (and has by then put the connection back in the pool)."""
-    return getattr(raw, "length_remaining", None) == 0
