@@ -1,7 +1,7 @@
 """gunicorn's gevent worker with a header deadline, shedding of waiting connections, JSON refusals.
 
 Each connection runs in its own greenlet, reading through
-:class:`~serving.connections.DeadlineSocket`, which
+:class:`DeadlineSocket`, which
 bounds every wait for request bytes by the current phase's deadline:
 
 - ``new``: a fresh connection's first request must be complete BROKER_HEADER_TIMEOUT after
@@ -27,88 +27,120 @@ resumes as soon as its greenlet ends.
 from __future__ import annotations
 
 import socket
-import struct
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
 from typing import Any
 
 import gevent
 from gevent.local import local
-from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn import util
 from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
-from .connections import DeadlineSocket
+from .accepting import ACCEPT_BURST, SheddingPool, take_one_queued
 from .json_logs import BootRefusalAsLogLine
 from .overload import InFlight, Overloaded
-from .refusals import REFUSAL_LINGER, refuse
+from .refusals import REFUSAL_LINGER, HeaderTimeout, refuse
 from .settings import accepted
 
-# Connections a worker takes from the shared listening socket each time it is woken. gunicorn
-# takes one when there are several workers, so that the least busy one gets the next: but a
-# busy worker is woken once per turn of its event loop, which lasts as long as all its ready
-# requests take, so 256 clients connecting at once waited seconds to be accepted (wrk
-# timeouts, p99 4 s). Measured on 2 cores with 2 workers and 256 clients: 8 accepts them all
-# in well under a second and still splits them about evenly (at worst 97/159); gevent's
-# own 100 left one worker with 57 and the other with 199, whose clients then wait 3.5 times
-# longer.
-ACCEPT_BURST = 8
-# struct tcp_info: eight one-byte fields, then u32 rto, ato, snd_mss, rcv_mss, unacked. On a
-# listening socket Linux reports its accept queue's length as tcpi_unacked (what `ss` shows as
-# a listener's Recv-Q).
-_TCP_INFO_UNACKED = struct.Struct("=24xI")
+WAITING_PHASES = ("new", "idle", "headers")
 # Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
 NEXT_REQUEST_YIELD = 1e-6
 
 
-def queued_connections(listener: Any) -> int:
-    """Connections waiting in ``listener``'s accept queue; 0 where the system cannot say
-    (not Linux, not TCP)."""
-    try:
-        info = listener.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, _TCP_INFO_UNACKED.size)
-    except (AttributeError, OSError):
-        return 0
-    if len(info) < _TCP_INFO_UNACKED.size:
-        return 0
-    return int(_TCP_INFO_UNACKED.unpack(info)[0])
+class DeadlineSocket:
+    """A client socket whose reads give up at the current phase's deadline, and whose answers
+    leave in one write where gunicorn makes two.
 
-
-def take_one_queued(server: StreamServer) -> None:
-    """Accept one connection waiting on ``server``'s listener, if there is one and room for it.
-
-    Called between two requests of a kept-alive connection (``GeventWorker._next_request``).
-    An accept error is left to the listener's own accept, which reports it and backs off.
+    gunicorn writes a response's header block and then its body, each with its own
+    ``sendall``: two system calls and two loopback segments for every answer, the largest
+    single cost of a worker serving small JSON answers (bench/RESULTS.md). The header block is
+    held here and sent with the first body write; whatever else happens first (the next read,
+    a ``sendfile``, the connection closing, an error answer) sends it on its own, so nothing
+    is reordered or lost.
     """
-    if not server.started or not server.pool.free_count():
-        return
-    if not queued_connections(server.socket):
-        return
-    try:
-        accepted = server.do_read()
-    except OSError:
-        return
-    if accepted:
-        server.do_handle(*accepted)
 
+    hold_next_write = False
+    held = b""
 
-class SheddingPool(Pool):  # type: ignore[misc]
-    """A pool that, when full, frees a slot by shedding the longest-waiting connection."""
+    def __init__(self, sock: Any, header_seconds: float) -> None:
+        self.sock = sock
+        self.header_seconds = header_seconds
+        self.phase = "new"
+        self.deadline = time.monotonic() + header_seconds
 
-    def __init__(self, size: int, shed_one: Callable[[], None]) -> None:
-        super().__init__(size)
-        self._shed_one = shed_one
+    def __getattr__(self, name: str) -> Any:
+        # Anything else gunicorn does with the socket (its sendfile, a shutdown) may write or
+        # end the connection past this object: the held header block goes out first.
+        self.flush()
+        return getattr(self.sock, name)
 
-    def full(self) -> bool:
-        if not super().full():
-            return False
-        # The server stops accepting until a greenlet ends; the shed one ends at once.
-        self._shed_one()
-        return True
+    def start_response(self) -> None:
+        self.phase = "request"
+        self.hold_next_write = True
+
+    def sendall(self, data: bytes) -> None:
+        if self.hold_next_write:
+            self.hold_next_write = False
+            self.held = bytes(data)
+            return
+        if self.held:
+            data, self.held = self.held + data, b""
+        self.sock.sendall(data)
+
+    def flush(self) -> None:
+        """Send the held header block, if any."""
+        if self.held:
+            held, self.held = self.held, b""
+            self.sock.sendall(held)
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.sock.close()
+
+    def wait_for_next_request(self, keepalive: float) -> None:
+        self.flush()
+        self.hold_next_write = False
+        self.phase = "idle"
+        self.deadline = time.monotonic() + keepalive
+
+    def recv(self, size: int) -> bytes:
+        self.flush()
+        if self.phase == "request":
+            return bytes(self.sock.recv(size))
+        timer = gevent.Timeout(max(0.0, self.deadline - time.monotonic()))
+        timer.start()
+        try:
+            data = bytes(self.sock.recv(size))
+        except gevent.Timeout as expired:
+            if expired is not timer:
+                raise
+            if self.phase == "headers":
+                raise HeaderTimeout from None
+            return b""  # nothing of a request arrived: close without an answer
+        except OSError:
+            if self.phase == "shed":
+                return b""  # gevent cancels the read of a socket shut down under it
+            raise
+        finally:
+            timer.close()
+        if data and self.phase == "idle":
+            self.deadline = time.monotonic() + self.header_seconds
+        if data and self.phase != "headers":
+            self.phase = "headers"
+        return data
+
+    def shed(self) -> None:
+        """Make the blocked read see end-of-file, so the greenlet closes the connection."""
+        self.phase = "shed"
+        with suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[misc]

@@ -23,7 +23,7 @@ import pytest
 from gevent.pool import Pool
 from gevent.server import StreamServer
 
-from serving.gevent_worker import SheddingPool, queued_connections, take_one_queued
+from serving.accepting import SheddingPool, queued_connections, take_one_queued
 
 from .broker_server import BrokerServer, broker_beside_standin
 from .raw_http import address

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from serving.connections import DeadlineSocket
+from serving.gevent_worker import DeadlineSocket
 
 from .broker_server import BrokerServer, broker_beside_standin, session_cookie
 from .raw_http import address

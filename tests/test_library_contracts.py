@@ -13,6 +13,8 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 import pytest
+from gevent.pool import Pool
+from gevent.server import StreamServer
 from gunicorn import util as gunicorn_util
 from gunicorn.workers import base, base_async, ggevent
 from limits.storage import MemoryStorage
@@ -25,6 +27,7 @@ from urllib3.response import HTTPResponse
 LIMIT_STORAGE = "flask_token_broker/protection/limit_storage.py"
 TRANSPORT = "flask_token_broker/mindset/transport.py"
 WORKER = "serving/gevent_worker.py"
+ACCEPTING = "serving/accepting.py"
 
 
 def relied_on(adapter: str, library: str, version: str, what: str) -> str:
@@ -135,9 +138,16 @@ def test_the_workers_run_loop_reads_what_the_broker_reimplements() -> None:
     )
 
 
+def test_gevent_servers_accept_one_connection_on_request() -> None:
+    why = relied_on(ACCEPTING, "gevent", version("gevent"), "{}")
+    for method in ("do_read", "do_handle"):
+        assert callable(getattr(StreamServer, method, None)), why.format(f"StreamServer.{method}")
+    assert callable(getattr(Pool, "full", None)), why.format("Pool.full, asked before accepting")
+
+
 def test_a_listening_sockets_tcp_info_counts_its_accept_queue() -> None:
-    """serving/gevent_worker.py reads tcpi_unacked at offset 24 of struct tcp_info (Linux)."""
-    why = relied_on(WORKER, "Linux", "", "{}")
+    """serving/accepting.py reads tcpi_unacked at offset 24 of struct tcp_info (Linux)."""
+    why = relied_on(ACCEPTING, "Linux", "", "{}")
     assert hasattr(socket, "TCP_INFO"), why.format("socket.TCP_INFO")
     layout = struct.Struct("=24xI")
     with socket.create_server(("127.0.0.1", 0), backlog=8) as listener:
