@@ -23,7 +23,7 @@ from flask_token_broker.version import VERSION
 from harness.standin_process import StandinProcess
 
 from . import fake_secrets
-from .conftest import KNOWN_SECRETS
+from .conftest import KNOWN_SECRETS, mindset_settings
 from .example_host import EXAMPLE_DIR
 from .fresh_venv import FreshVenv, build_wheel, copy_of_checkout
 from .host_process import host_process, serving
@@ -127,13 +127,7 @@ def test_a_host_project_with_the_installed_wheel_gets_tokens_for_its_users(
             f"{name} at the {end} end"
         )
 
-    settings = {
-        "MINDSET_API_HOST": standin.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-        "HOST_DEMO_PASSWORD": HOST_PASSWORD,
-    }
+    settings = mindset_settings(MINDSET_API_HOST=standin.url, HOST_DEMO_PASSWORD=HOST_PASSWORD)
     host = host_process(
         settings, tmp_path, python=environment.python, project_dir=project, broker_path=None
     )

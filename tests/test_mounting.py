@@ -56,9 +56,10 @@ def log_in(client: FlaskClient, username: str = "ada", password: str = PASSWORD)
     return response.status_code
 
 
-def test_example_host_gets_a_token_for_its_logged_in_user(host: FlaskClient, vendor: Any) -> None:
+def expect_adas_token_call(vendor: Any, url: str = AUTH_URL) -> None:
+    """Mindset is asked once for Ada Lovelace, by exactly this body, and answers tok-ada."""
     vendor.post(
-        AUTH_URL,
+        url,
         json={"authToken": "tok-ada"},
         match=[
             matchers.json_params_matcher(
@@ -66,6 +67,10 @@ def test_example_host_gets_a_token_for_its_logged_in_user(host: FlaskClient, ven
             )
         ],
     )
+
+
+def test_example_host_gets_a_token_for_its_logged_in_user(host: FlaskClient, vendor: Any) -> None:
+    expect_adas_token_call(vendor)
     assert log_in(host) == 302
 
     response = host.get("/api/getusertoken")
@@ -360,15 +365,7 @@ def test_the_readmes_mounting_example_runs_as_written(
         f"https://acme.api.mindset.ai/api/v1/appuid/{fake_secrets.APP_UID}/sdkusers/auth"
     )
     with responses.RequestsMock(assert_all_requests_are_fired=True) as vendor:
-        vendor.post(
-            readme_vendor,
-            json={"authToken": "tok-ada"},
-            match=[
-                matchers.json_params_matcher(
-                    {"externalId": "ada", "name": "Ada Lovelace"}, strict_match=True
-                )
-            ],
-        )
+        expect_adas_token_call(vendor, readme_vendor)
         assert client.get("/api/getusertoken").get_json() == {"authToken": "tok-ada"}
 
 

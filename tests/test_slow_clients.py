@@ -24,6 +24,7 @@ from serving.settings import HEADER_TIMEOUT as HEADER_TIMEOUT_SETTING
 
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
+from .conftest import mindset_settings
 from .raw_http import address, parse
 
 pytestmark = pytest.mark.network
@@ -115,17 +116,19 @@ def probe(url: str, cookie: str) -> None:
     assert time.monotonic() - started < 2 * ANSWER_WITHIN
 
 
+def server_settings(standin: StandinProcess, **extra: str) -> dict[str, str]:
+    """The stand-in's broker, limits out of the way, BROKER_HEADER_TIMEOUT at HEADER_TIMEOUT."""
+    return mindset_settings(
+        MINDSET_API_HOST=standin.url,
+        BROKER_RATE_LIMIT="100000/minute",
+        BROKER_RATE_LIMIT_PER_IP="100000/minute",
+        BROKER_HEADER_TIMEOUT=str(HEADER_TIMEOUT),
+        **extra,
+    )
+
+
 def test_slow_clients_do_not_stop_the_broker(standin: StandinProcess, tmp_path: Path) -> None:
-    env = {
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-        "MINDSET_API_HOST": standin.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "BROKER_RATE_LIMIT": "100000/minute",
-        "BROKER_RATE_LIMIT_PER_IP": "100000/minute",
-        "BROKER_WORKER_CONNECTIONS": str(SLOW_CONNECTIONS),
-        "BROKER_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-    }
+    env = server_settings(standin, BROKER_WORKER_CONNECTIONS=str(SLOW_CONNECTIONS))
     cookie = session_cookie({"user_id": "ada"})
     with BrokerServer(env, tmp_path, workers=1) as server:
         slow = Slowloris(server.url, SLOW_CONNECTIONS)
@@ -179,15 +182,7 @@ def hold_connections(url: str, count: int, payload: bytes) -> list[socket.socket
 def test_stalled_connections_do_not_stop_the_worker(
     payload: bytes, count: int, standin: StandinProcess, tmp_path: Path
 ) -> None:
-    env = {
-        "SECRET_KEY": fake_secrets.SECRET_KEY,
-        "MINDSET_API_HOST": standin.url,
-        "MINDSET_API_KEY": fake_secrets.API_KEY,
-        "MINDSET_APP_UID": fake_secrets.APP_UID,
-        "BROKER_RATE_LIMIT": "100000/minute",
-        "BROKER_RATE_LIMIT_PER_IP": "100000/minute",
-        "BROKER_HEADER_TIMEOUT": str(HEADER_TIMEOUT),
-    }
+    env = server_settings(standin)
     cookie = session_cookie({"user_id": "ada"})
     with BrokerServer(env, tmp_path, workers=1) as server:
         stalled = hold_connections(server.url, count, payload)
