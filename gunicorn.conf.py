@@ -28,10 +28,6 @@ from serving import WORKER_CLASS, json_logs
 from serving.settings import accept as accept_server_settings
 from serving.settings import read_server_settings
 
-# Settings of the worker models the server no longer runs: refused unless unset (or naming
-# the one model left), so a deployment that asked for threads hears it will not get them.
-RETIRED_SETTINGS = {"BROKER_WORKER_CLASS": "gevent", "BROKER_THREADS": ""}
-
 
 def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
     """gunicorn's options from ``source``, or ConfigError naming the variable.
@@ -40,13 +36,6 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
     reads this file again (a file that fails there would stop the whole server). The
     server's settings are declared in ``serving/settings.py``; ``"settings"`` holds them read.
     """
-    for name, allowed in RETIRED_SETTINGS.items():
-        value = str(source.get(name) or "").strip() or allowed
-        if value != allowed:
-            raise ConfigError(
-                f"{name}={value[:40]!r}: the server runs gevent workers only "
-                "(serving/gevent_worker.py); unset it"
-            )
     try:
         settings = read_server_settings(source)
     except ValueError as error:

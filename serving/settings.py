@@ -86,6 +86,9 @@ MAX_IN_FLIGHT = ServerSetting(
     _whole("BROKER_MAX_IN_FLIGHT", 1, 100_000),
 )
 DECLARED = (PORT, BIND, WORKERS, WORKER_CONNECTIONS, KEEPALIVE, HEADER_TIMEOUT, MAX_IN_FLIGHT)
+# Settings of the worker models the server no longer runs, with the one value still accepted
+# (besides unset): a deployment that asked for threads hears it will not get them.
+RETIRED = {"BROKER_WORKER_CLASS": "gevent", "BROKER_THREADS": ""}
 
 
 @dataclass(frozen=True)
@@ -101,9 +104,21 @@ class ServerSettings:
 def read_server_settings(source: Mapping[str, Any]) -> ServerSettings:
     """The server's settings from ``source``, or ValueError naming the variable."""
 
+    def given(name: str) -> str:
+        return str(source.get(name) or "").strip()
+
     def read(setting: ServerSetting, default: str | None = None) -> Any:
-        raw = str(source.get(setting.name) or "").strip()
-        return setting.parse(raw or (default if default is not None else setting.default))
+        return setting.parse(
+            given(setting.name) or (default if default is not None else setting.default)
+        )
+
+    for name, allowed in RETIRED.items():
+        value = given(name) or allowed
+        if value != allowed:
+            raise ValueError(
+                f"{name}={value[:40]!r}: the server runs gevent workers only "
+                "(serving/gevent_worker.py); unset it"
+            )
 
     port = read(PORT)
     return ServerSettings(
