@@ -128,17 +128,18 @@ def attach_broker(
     app: Flask,
     settings: Settings | None = None,
     *,
-    resolver: HostResolver | None = None,
-    ops: bool = False,
-    demo: bool = False,
-    prefix: str = "/broker",
+    resolver: HostResolver | None,
+    ops: bool,
+    demo: bool,
+    prefix: str,
     app_pipeline: bool = False,
-) -> Broker:
-    """Attach the broker to ``app`` (:meth:`TokenBroker.init_app`'s work, options as there).
+) -> None:
+    """Attach the broker to ``app``: :meth:`TokenBroker.init_app`'s work, with the options it
+    chose (their defaults are :class:`TokenBroker`'s). What it builds is kept in
+    ``app.extensions``.
 
     ``settings``: already read from ``app.config`` (the standalone app reads them first);
-    read here otherwise. ``app_pipeline``: the app runs the request pipeline itself. Returns
-    what it built, also kept in ``app.extensions``.
+    read here otherwise. ``app_pipeline``: the app runs the request pipeline itself.
     """
     if prefix and (not prefix.startswith("/") or prefix.endswith("/")):
         raise ConfigError(
@@ -156,7 +157,6 @@ def attach_broker(
     register_blueprints(app, broker)
     app.cli.add_command(typingmind_cli)
     _log_startup(broker, hosts_checked=bool(app.config.get("TRUSTED_HOSTS")))
-    return broker
 
 
 def _log_startup(broker: Broker, *, hosts_checked: bool) -> None:
