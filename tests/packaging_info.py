@@ -40,13 +40,6 @@ def upper_bound(requirement: Requirement) -> Version:
     return bound
 
 
-def lowest_constraints(requirements: list[Requirement]) -> str:
-    """A pip constraints file pinning each requirement to its lowest allowed version."""
-    return "".join(
-        f"{requirement.name}=={lower_bound(requirement)}\n" for requirement in requirements
-    )
-
-
 def service_pins() -> dict[str, Version]:
     """``requirements.txt``'s exact pins, by canonical name."""
     pins: dict[str, Version] = {}

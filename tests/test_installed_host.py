@@ -27,7 +27,7 @@ from .conftest import KNOWN_SECRETS, mindset_settings
 from .example_host import EXAMPLE_DIR
 from .fresh_venv import FreshVenv, build_wheel, copy_of_checkout
 from .host_process import host_process, serving
-from .packaging_info import lowest_constraints, service_pins, wheel_metadata
+from .packaging_info import lower_bound, service_pins, wheel_metadata
 
 pytestmark = pytest.mark.network
 
@@ -72,22 +72,21 @@ def requirements(wheel: Path) -> list[Requirement]:
     ]
 
 
-def constraints_for(end: str, requirements: list[Requirement], directory: Path) -> Path:
-    path = directory / f"{end}-constraints.txt"
-    if end == "pinned":
-        # requirements.txt's pins, without extras (a constraint names a version only).
-        path.write_text("".join(f"{name}=={pin}\n" for name, pin in service_pins().items()))
-    else:
-        path.write_text(lowest_constraints(requirements))
-    return path
-
-
-def expected_versions(end: str, requirements: list[Requirement]) -> dict[str, str]:
+def versions_at(end: str, requirements: list[Requirement]) -> dict[str, Version]:
+    """Each requirement's version at this end: the service's pin, or the lowest allowed."""
     if end == "pinned":
         pins = service_pins()
-        return {r.name: str(pins[canonicalize_name(r.name)]) for r in requirements}
-    lines = lowest_constraints(requirements).splitlines()
-    return dict(line.split("==") for line in lines)
+        return {r.name: pins[canonicalize_name(r.name)] for r in requirements}
+    return {r.name: lower_bound(r) for r in requirements}
+
+
+def constraints_for(end: str, requirements: list[Requirement], directory: Path) -> Path:
+    # The pinned end holds everything requirements.txt pins, without extras (a constraint
+    # names a version only); the lowest end, the package's own requirements at their floor.
+    versions = service_pins() if end == "pinned" else versions_at(end, requirements)
+    path = directory / f"{end}-constraints.txt"
+    path.write_text("".join(f"{name}=={version}\n" for name, version in versions.items()))
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -121,11 +120,9 @@ def test_a_host_project_with_the_installed_wheel_gets_tokens_for_its_users(
     versions = names["versions"]
     assert isinstance(versions, dict)
     assert versions["Flask-Token-Broker"] == VERSION
-    for name, version in expected_versions(end, requirements).items():
-        installed = {canonicalize_name(n): v for n, v in versions.items()}
-        assert Version(installed[canonicalize_name(name)]) == Version(version), (
-            f"{name} at the {end} end"
-        )
+    installed = {canonicalize_name(n): v for n, v in versions.items()}
+    for name, version in versions_at(end, requirements).items():
+        assert Version(installed[canonicalize_name(name)]) == version, f"{name} at the {end} end"
 
     settings = mindset_settings(MINDSET_API_HOST=standin.url, HOST_DEMO_PASSWORD=HOST_PASSWORD)
     host = host_process(
