@@ -28,7 +28,7 @@ from flask import Flask, Response, current_app
 from flask.cli import AppGroup
 
 from .errors import BrokerError, broker_error_response, unexpected_error_response
-from .observability.request_ids import assign_request_id
+from .observability.logs import assign_request_id
 from .settings import (
     RESOLVER_CUSTOM,
     ConfigError,

@@ -17,9 +17,8 @@ import pytest
 from flask import Flask
 
 from flask_token_broker.mindset.vendor_api import AuthRequest
-from flask_token_broker.minting.coalesce import Coalescer
 from flask_token_broker.minting.reuse import request_key
-from flask_token_broker.minting.tokens import MindsetTokens
+from flask_token_broker.minting.tokens import Coalescer, MindsetTokens
 from flask_token_broker.observability import telemetry
 from flask_token_broker.state import current_broker
 
@@ -220,7 +219,7 @@ GEVENT_SCRIPT = textwrap.dedent(
     from gevent import monkey
     monkey.patch_all()
     import gevent, gevent.event
-    from flask_token_broker.minting.coalesce import Coalescer
+    from flask_token_broker.minting.tokens import Coalescer
 
     gate = gevent.event.Event()
     calls = []

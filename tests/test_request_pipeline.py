@@ -12,7 +12,7 @@ import responses
 from flask import Flask
 
 from flask_token_broker import TokenBroker
-from flask_token_broker.observability.logs import log_request, start_clock
+from flask_token_broker.observability.logs import assign_request_id, log_request
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 
@@ -32,7 +32,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
         return run
 
     # The names the pipeline's hooks call, as they look them up at each request.
-    monkeypatch.setattr(f"{PIPELINE}.start_clock", counting("begin", start_clock))
+    monkeypatch.setattr(f"{PIPELINE}.assign_request_id", counting("begin", assign_request_id))
     monkeypatch.setattr(f"{PIPELINE}.log_request", counting("finish", log_request))
     return counted
 

@@ -1,7 +1,9 @@
 """Structured logs: one JSON object per line, on stderr, so stdout stays machine-readable.
 
 Each line carries the current request's id, so an error body's ``request_id`` finds the
-operator's log line that says what to fix. Every request gets one access line
+operator's log line that says what to fix. An incoming ``X-Request-ID`` from a load balancer
+is kept when it is a plausible id, so one id follows a request across tiers; anything else is
+replaced, never echoed. Every request gets one access line
 (:func:`log_request`); every record passes the secret redaction of
 :mod:`flask_token_broker.observability.redaction` before it is written.
 """
@@ -13,8 +15,10 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import sys
 import time
+import uuid
 from typing import Any
 
 from flask import Response, current_app, g, has_request_context, request
@@ -23,6 +27,9 @@ from . import telemetry
 from .redaction import _STANDARD_ATTRS, RedactingFilter, redact_record
 
 access_log = logging.getLogger("broker.access")
+
+REQUEST_ID_HEADER = "X-Request-ID"
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 # Hex digits of the keyed user hash in log lines: plenty to tell users apart, and short.
 USER_HASH_LENGTH = 16
@@ -104,9 +111,12 @@ def note_user(user_id: str) -> str:
     return tag
 
 
-def start_clock() -> None:
-    """When the request began, for the access line's ``duration_ms``."""
-    g.setdefault("_started", time.perf_counter())
+def assign_request_id() -> None:
+    """The request's id, for its answer and its log lines: kept from the caller if plausible."""
+    if "request_id" in g:
+        return
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    g.request_id = incoming if VALID_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def log_request(response: Response) -> Response:

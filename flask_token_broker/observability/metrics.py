@@ -34,6 +34,9 @@ log = logging.getLogger("broker.metrics")
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Where an app keeps the metrics the request pipeline counts its requests in (the ops routes
+# put them there: an app without them serves no /metrics).
+EXTENSION = "broker_metrics"
 # Seconds: the broker answers in milliseconds when all is well and in seconds when the
 # vendor is slow, so the buckets span both.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

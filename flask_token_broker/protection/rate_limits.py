@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
 from limits import RateLimitItem, parse_many
 from limits.storage import RedisStorage, Storage
@@ -42,10 +42,10 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from ..errors import error_response
 from ..minting.sealing import derive_key
 from ..observability import telemetry
-from ..observability.logs import note_user
-from ..observability.request_ids import assign_request_id
+from ..observability.logs import assign_request_id, note_user
 from ..settings import Settings
-from ..state import Broker, current_broker
+from ..state import Broker
+from ..users import UserResolver
 from .limit_storage import SweptMemoryStorage
 
 EXTENSION = "broker_rate_limits"
@@ -84,25 +84,6 @@ class AddressKey:
         return digest[:ADDRESS_HASH_LENGTH]
 
 
-def _signed_in_user_id() -> str | None:
-    if "_rate_limit_user" not in g:
-        try:
-            user = current_broker().resolve_user()
-        except Exception:
-            # The view meets the same failure (the answer is kept for the request) and answers
-            # it; raised here it would pass for a counter store outage.
-            user = None
-        g._rate_limit_user = None if user is None else user.id
-    user_id: str | None = g._rate_limit_user
-    return user_id
-
-
-def _user_key() -> str | None:
-    """The per-user limit's key, or None when nobody is signed in (the limit is skipped)."""
-    user_id = _signed_in_user_id()
-    return None if user_id is None else note_user(user_id)
-
-
 class Breach:
     """The limit a request went over, and where its counter is."""
 
@@ -115,9 +96,15 @@ class Breach:
 class RateLimits:
     """The app's two limits, its counter store and the in-memory fallback while Redis is out."""
 
-    def __init__(self, settings: Settings, address_key: AddressKey) -> None:
+    def __init__(
+        self, settings: Settings, address_key: AddressKey, resolve_user: UserResolver
+    ) -> None:
         protection = settings.protection
-        keys: dict[str, Callable[[], str | None]] = {SCOPE_USER: _user_key, SCOPE_IP: address_key}
+        self.resolve_user = resolve_user
+        keys: dict[str, Callable[[], str | None]] = {
+            SCOPE_USER: self._user_key,
+            SCOPE_IP: address_key,
+        }
         limits = [(SCOPE_USER, item) for item in parse_many(protection.rate_limit)]
         limits += [(SCOPE_IP, item) for item in parse_many(protection.rate_limit_per_ip)]
         # Shortest window first (a stable sort: the user's before the address's within one),
@@ -143,6 +130,16 @@ class RateLimits:
         self.storage_dead = False
         self._rechecks = 0
         self._last_recheck = 0.0
+
+    def _user_key(self) -> str | None:
+        """The per-user limit's key, or None when nobody is signed in (the limit is skipped)."""
+        try:
+            user = self.resolve_user()
+        except Exception:
+            # The view meets the same failure (the answer is kept for the request) and answers
+            # it; raised here it would pass for a counter store outage.
+            return None
+        return None if user is None else note_user(user.id)
 
     def check(self) -> Response | None:
         """Before a rate-limited route's view: count the request, or answer 429."""
@@ -250,7 +247,7 @@ class RateLimits:
 def init_rate_limits(app: Flask, broker: Broker) -> RateLimits:
     """Create the app's limits; blueprints marked with :func:`rate_limited` are counted."""
     settings = broker.settings
-    limits = RateLimits(settings, AddressKey(settings.secret_key))
+    limits = RateLimits(settings, AddressKey(settings.secret_key), broker.resolve_user)
     app.extensions[EXTENSION] = limits
     if settings.redis_url:
         broker.readiness_checks["rate_limit_storage"] = limits.readiness

@@ -7,6 +7,7 @@ One :class:`GuardedCall` per vendor client, so one breaker per worker process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -54,11 +55,9 @@ class GuardedCall:
             raise circuit_open_error(self.breaker)
         deadline = time.monotonic() + self.resilience.deadline
         try:
-            token = call_with_retries(
-                lambda until: self.client.authenticate(request, deadline=until),
-                self.retry_policy,
-                deadline,
-            )
+            # A partial, not a closure: each attempt goes straight from the loop to the client.
+            attempt = functools.partial(self.client.authenticate, request)
+            token = call_with_retries(attempt, self.retry_policy, deadline)
         except MindsetError as error:
             if counts_against_vendor(error):
                 self.breaker.record_failure()

@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from ..mindset.errors import (
     RETRY_AT_ONCE_STATUSES,
@@ -33,6 +33,14 @@ from ..mindset.errors import (
 log = logging.getLogger("broker.mindset")
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Attempt(Protocol[T_co]):
+    """One try, which must be over by ``deadline`` (a ``time.monotonic()`` instant)."""
+
+    def __call__(self, *, deadline: float) -> T_co: ...
+
 
 # An attempt with less time than this left is not worth starting.
 MIN_ATTEMPT_SECONDS = 0.05
@@ -74,14 +82,14 @@ def worth_retrying(error: MindsetError) -> bool:
 
 
 def call_with_retries(
-    attempt: Callable[[float], T],
+    attempt: Attempt[T],
     policy: RetryPolicy,
     deadline: float,
     *,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] | None = None,
 ) -> T:
-    """``attempt(deadline)`` until it succeeds, the policy gives up, or time runs out.
+    """``attempt(deadline=deadline)`` until it succeeds, the policy gives up, or time runs out.
 
     ``deadline`` is a ``clock()`` instant; ``attempt`` must itself finish by it. The last
     failure is raised unchanged, so its ``retry_after`` reaches the caller.
@@ -89,7 +97,7 @@ def call_with_retries(
     number = 1
     while True:
         try:
-            return attempt(deadline)
+            return attempt(deadline=deadline)
         except MindsetError as error:
             wait = policy.wait_before_retry(error, number)
             if wait is None or clock() + wait + MIN_ATTEMPT_SECONDS >= deadline:

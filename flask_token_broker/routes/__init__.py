@@ -44,8 +44,8 @@ def register_blueprints(app: Flask, broker: Broker) -> None:
     pipeline = not mount.app_pipeline
     # Always registered: an unconfigured flow answers a JSON 404 naming what to set.
     chosen: list[tuple[Blueprint, str | None]] = [
-        (tokens_blueprint(pipeline=pipeline), None),
-        (typingmind_blueprint(pipeline=pipeline), None),
+        (tokens_blueprint(broker, pipeline=pipeline), None),
+        (typingmind_blueprint(broker, pipeline=pipeline), None),
         (assets_blueprint(pipeline=pipeline), None),
     ]
     if mount.ops:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import time
 from typing import Any
 
-from flask import Blueprint, Response, g, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
 from ..errors import error_response
 from ..observability.metrics import CONTENT_TYPE, process_metrics
+from ..observability.metrics import EXTENSION as METRICS
 from ..state import current_broker
 from ..version import VERSION
 from .blueprint import broker_blueprint
@@ -32,26 +32,10 @@ log = logging.getLogger("broker.ops")
 STATUS_ORDER = {"ok": 0, "degraded": 1, "failed": 2}
 
 
-def _listen_from_the_start(state: BlueprintSetupState) -> None:
-    # Subscribe to telemetry now, not on the first request: that request's events count too.
-    process_metrics()
-
-
-def _start_timer() -> None:
-    g.metrics_started = time.perf_counter()
-
-
-def _count_request(response: Response) -> Response:
-    started = g.pop("metrics_started", None)
-    if started is not None:
-        rule = request.url_rule
-        process_metrics().on_request(
-            rule.rule if rule is not None else "unmatched",
-            request.method,
-            response.status_code,
-            time.perf_counter() - started,
-        )
-    return response
+def _count_requests(state: BlueprintSetupState) -> None:
+    # Subscribed to telemetry now, not on the first request: that request's events count too.
+    # The request pipeline counts every request it runs for on an app that has the metrics.
+    state.app.extensions[METRICS] = process_metrics()
 
 
 def _no_store(response: Response) -> Response:
@@ -138,9 +122,7 @@ def _from_loopback() -> bool:
 
 def ops_blueprint(*, pipeline: bool) -> Blueprint:
     ops = broker_blueprint("broker_ops", __name__, pipeline=pipeline)
-    ops.record_once(_listen_from_the_start)
-    ops.before_app_request(_start_timer)
-    ops.after_app_request(_count_request)
+    ops.record_once(_count_requests)
     ops.add_url_rule("/healthz", view_func=healthz, methods=["GET"])
     ops.add_url_rule("/readyz", view_func=readyz, methods=["GET"])
     ops.add_url_rule("/metrics", view_func=metrics, methods=["GET"])

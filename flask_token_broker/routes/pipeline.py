@@ -1,7 +1,9 @@
 """Every request's first and last step, one hook each.
 
-In: the request's clock and its id. Out: the id echoed, the security headers set and the one
-access line written. The security headers tell browsers how little they may do with an
+In: the request's clock and its id. Out: the id echoed, the security headers set, the request
+counted in the metrics (where the app serves them) and the one access line written.
+
+The security headers tell browsers how little they may do with an
 answer: the broker answers JSON (tokens, errors), and nothing in it should ever be rendered,
 framed, sniffed into a script, or leak the page address it was called from.
 
@@ -13,10 +15,12 @@ instead of a chain of five: Flask's per-hook dispatch was a visible share of a r
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response
+import time
 
-from ..observability.logs import log_request, start_clock
-from ..observability.request_ids import assign_request_id, echo_request_id
+from flask import Blueprint, Flask, Response, current_app, g, request
+
+from ..observability.logs import REQUEST_ID_HEADER, assign_request_id, log_request
+from ..observability.metrics import EXTENSION as METRICS
 
 # For JSON answers: no content of any kind may load, and no page may frame them.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -53,13 +57,25 @@ def add_security_headers(response: Response) -> Response:
 
 
 def begin_request() -> None:
-    start_clock()
+    # When the request began, for the access line's duration_ms and the metrics.
+    g.setdefault("_started", time.perf_counter())
     assign_request_id()
 
 
 def finish_response(response: Response) -> Response:
     add_security_headers(response)
-    echo_request_id(response)
+    if "request_id" in g:
+        response.headers[REQUEST_ID_HEADER] = g.request_id
+    started = g.get("_started")
+    metrics = current_app.extensions.get(METRICS)
+    if metrics is not None and started is not None:
+        rule = request.url_rule
+        metrics.on_request(
+            rule.rule if rule is not None else "unmatched",
+            request.method,
+            response.status_code,
+            time.perf_counter() - started,
+        )
     log_request(response)
     return response
 

@@ -6,14 +6,14 @@ from flask import Blueprint, Response, jsonify
 
 from ..errors import NotSignedIn
 from ..protection.cross_site import token_routes
-from ..state import current_broker
-from ..users import CurrentUser
+from ..state import Broker
+from ..users import CurrentUser, UserResolver
 from .blueprint import broker_blueprint
 
 
-def signed_in_user() -> CurrentUser:
+def signed_in_user(resolve_user: UserResolver) -> CurrentUser:
     """The host app's signed-in user; only the configured resolver is ever consulted."""
-    user = current_broker().resolve_user()
+    user = resolve_user()
     if user is None:
         raise NotSignedIn()
     return user
@@ -26,12 +26,15 @@ def no_store(response: Response) -> Response:
     return response
 
 
-def get_user_token() -> Response:
-    token = current_broker().mindset_tokens().mint(signed_in_user())
-    return no_store(jsonify(authToken=token))
+def tokens_blueprint(broker: Broker, *, pipeline: bool) -> Blueprint:
+    """The token route of ``broker``'s app: the view holds the broker it serves."""
 
+    def get_user_token() -> Response:
+        # An unconfigured flow: mindset_tokens() raises the 404 that names its settings.
+        mindset = broker.mindset or broker.mindset_tokens()
+        token = mindset.mint(signed_in_user(broker.resolve_user))
+        return no_store(jsonify(authToken=token))
 
-def tokens_blueprint(*, pipeline: bool) -> Blueprint:
     tokens = token_routes(broker_blueprint("broker_tokens", __name__, pipeline=pipeline))
     tokens.add_url_rule("/api/getusertoken", view_func=get_user_token, methods=["GET"])
     return tokens

@@ -12,14 +12,15 @@ from flask import Blueprint, Response, jsonify
 from ..errors import InvalidIdentity
 from ..observability import redaction, telemetry
 from ..protection.cross_site import cross_site_navigation_allowed, token_routes
-from ..state import current_broker
+from ..state import Broker
 from ..typingmind import AuthCode, TypingMindCodes, TypingMindIdentityError
+from ..users import UserResolver
 from .blueprint import broker_blueprint
 from .tokens import no_store, signed_in_user
 
 
-def _issue(codes: TypingMindCodes) -> AuthCode:
-    user = signed_in_user()
+def _issue(codes: TypingMindCodes, resolve_user: UserResolver) -> AuthCode:
+    user = signed_in_user(resolve_user)
     try:
         code = codes.issue(user)
     except TypingMindIdentityError as error:
@@ -33,22 +34,22 @@ def _issue(codes: TypingMindCodes) -> AuthCode:
     return code
 
 
-def auth_code() -> Response:
-    code = _issue(current_broker().typingmind_codes())
-    return no_store(jsonify(externalAuthCode=code.token, expiresAt=code.expires_at_iso))
+def typingmind_blueprint(broker: Broker, *, pipeline: bool) -> Blueprint:
+    """TypingMind's routes on ``broker``'s app: the views hold the broker they serve."""
 
+    def auth_code() -> Response:
+        code = _issue(broker.typingmind_codes(), broker.resolve_user)
+        return no_store(jsonify(externalAuthCode=code.token, expiresAt=code.expires_at_iso))
 
-@cross_site_navigation_allowed
-def login() -> Response:
-    codes = current_broker().typingmind_codes()
-    location = codes.login_url(_issue(codes))
-    # The code rides in the URL: no Referer may carry it on from wherever the user lands.
-    return no_store(
-        Response(status=302, headers={"Location": location, "Referrer-Policy": "no-referrer"})
-    )
+    @cross_site_navigation_allowed
+    def login() -> Response:
+        codes = broker.typingmind_codes()
+        location = codes.login_url(_issue(codes, broker.resolve_user))
+        # The code rides in the URL: no Referer may carry it on from wherever the user lands.
+        return no_store(
+            Response(status=302, headers={"Location": location, "Referrer-Policy": "no-referrer"})
+        )
 
-
-def typingmind_blueprint(*, pipeline: bool) -> Blueprint:
     typingmind = token_routes(broker_blueprint("broker_typingmind", __name__, pipeline=pipeline))
     typingmind.add_url_rule("/api/typingmind/authcode", view_func=auth_code, methods=["GET"])
     typingmind.add_url_rule("/typingmind/login", view_func=login, methods=["GET"])
