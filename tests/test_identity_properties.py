@@ -19,7 +19,7 @@ from flask_token_broker.minting.identity import (
     derive_external_id,
     external_id_for,
 )
-from flask_token_broker.observability.logs import user_hash
+from flask_token_broker.observability.telemetry import user_hash
 from flask_token_broker.settings import MindsetSettings
 from flask_token_broker.users import MAX_FIELD_LENGTH, CurrentUser, user_from_mapping
 

@@ -12,7 +12,8 @@ import responses
 from flask.testing import FlaskClient
 
 from flask_token_broker.observability import redaction
-from flask_token_broker.observability.logs import JsonFormatter, user_hash
+from flask_token_broker.observability.logs import JsonFormatter
+from flask_token_broker.observability.telemetry import user_hash
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from flask_token_broker.observability import telemetry
-from flask_token_broker.observability.metrics import outcome_label, process_metrics
+from flask_token_broker.observability.telemetry import outcome_label, process_metrics
 from flask_token_broker.state import current_broker
 from flask_token_broker.version import VERSION
 
@@ -207,7 +207,7 @@ def test_vendor_outcomes_become_short_labels(outcome: str, label: str) -> None:
 
 def test_events_before_the_first_request_are_counted(monkeypatch: pytest.MonkeyPatch) -> None:
     # A fresh process: no metrics yet, nobody listening.
-    monkeypatch.setattr("flask_token_broker.observability.metrics._metrics", None)
+    monkeypatch.setattr("flask_token_broker.observability.telemetry._metrics", None)
     monkeypatch.setattr("flask_token_broker.observability.telemetry._listeners", [])
     build_app(mindset_settings())
     telemetry.token_outcome("mindset", "minted")

@@ -12,7 +12,8 @@ import responses
 from flask import Flask
 
 from flask_token_broker import TokenBroker
-from flask_token_broker.observability.logs import assign_request_id, log_request
+from flask_token_broker.observability.logs import assign_request_id
+from flask_token_broker.observability.telemetry import finish_request
 
 from .conftest import AUTH_URL, build_app, mindset_settings, sign_in
 
@@ -33,7 +34,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     # The names the pipeline's hooks call, as they look them up at each request.
     monkeypatch.setattr(f"{PIPELINE}.assign_request_id", counting("begin", assign_request_id))
-    monkeypatch.setattr(f"{PIPELINE}.log_request", counting("finish", log_request))
+    monkeypatch.setattr(f"{PIPELINE}.finish_request", counting("finish", finish_request))
     return counted
 
 

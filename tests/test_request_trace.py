@@ -35,8 +35,8 @@ VENDOR = tuple(
     f"{ROOT / name}"
     for name in ("flask_token_broker/sandbox_vendor/", "flask_token_broker/mindset/sandbox.py")
 )
-MAX_FILES = 24
-MAX_REENTRIES = 26
+MAX_FILES = 23
+MAX_REENTRIES = 17
 
 # (file entered, function, calling file, calling function)
 Entry = tuple[str, str, str, str]

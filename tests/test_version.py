@@ -9,8 +9,9 @@ from flask.testing import FlaskClient
 
 import flask_token_broker
 from flask_token_broker.commands import diagnosis_requested, diagnostics_app
-from flask_token_broker.observability.metrics import process_metrics
+from flask_token_broker.observability.telemetry import process_metrics
 from flask_token_broker.ready_line import log_ready
+from flask_token_broker.routes import ops
 from flask_token_broker.version import VERSION
 from harness.processes import ROOT
 
@@ -49,7 +50,7 @@ def test_healthz_says_the_version(client: FlaskClient) -> None:
 
 
 def test_metrics_carry_build_info(app: Flask) -> None:
-    exposition = process_metrics().exposition().decode()
+    exposition = ops.exposition(process_metrics()).decode()
     assert f'broker_build_info{{version="{VERSION}"}} 1.0' in exposition
 
 

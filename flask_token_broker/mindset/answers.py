@@ -13,13 +13,30 @@ import requests
 
 from ..redirects import redirect_target
 from .deadline import AttemptOverrun
-from .errors import MindsetBadResponse
+from .errors import MindsetBadResponse, error_for_status
 from .transport import response_socket
 
 # A token is a short credential; anything longer is not one.
 MAX_TOKEN_LENGTH = 16_384
 # A token answer is small; a body beyond this is not one, and is not read to its end.
 MAX_BODY_BYTES = 64 * 1024
+
+
+def token_in(response: requests.Response, deadline: float) -> str:
+    """The token of a 2xx answer, or the ``MindsetError`` the answer means.
+
+    No answer but a 2xx is read: the others' bodies may be anything, of any size.
+    """
+    status = response.status_code
+    if 300 <= status < 400:
+        location = response.headers.get("Location")  # pragma: no mutate
+        raise redirect_refused(status, location)
+    # (A 300 never gets here: "<= 300" or "< 301" would be the same test.)
+    if not 200 <= status < 300:  # pragma: no mutate
+        # Any case of the name finds the header.
+        retry_after = response.headers.get("Retry-After")  # pragma: no mutate
+        raise error_for_status(status, retry_after)
+    return token_from(status, bounded_body(response, deadline))
 
 
 def redirect_refused(status: int, location: str | None) -> MindsetBadResponse:

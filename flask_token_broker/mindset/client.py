@@ -19,14 +19,13 @@ from typing import Any
 import requests
 import urllib3
 
-from .answers import bounded_body, redirect_refused, token_from
+from .answers import token_in
 from .deadline import AttemptOverrun, whole_attempt_bound
 from .errors import (
     MindsetError,
     MindsetRejected,
     MindsetTimeout,
     MindsetUnavailable,
-    error_for_status,
 )
 from .transport import (
     PreparedPost,
@@ -130,17 +129,7 @@ class MindsetClient:
             with whole_attempt_bound(deadline):
                 response = self._post(payload, timeout)
                 try:
-                    # No answer but a 2xx is read: the others' bodies may be anything, of any size.
-                    status = response.status_code
-                    if 300 <= status < 400:
-                        location = response.headers.get("Location")  # pragma: no mutate
-                        raise redirect_refused(status, location)
-                    # (A 300 never gets here: "<= 300" or "< 301" would be the same test.)
-                    if not 200 <= status < 300:  # pragma: no mutate
-                        # Any case of the name finds the header.
-                        retry_after = response.headers.get("Retry-After")  # pragma: no mutate
-                        raise error_for_status(status, retry_after)
-                    body = bounded_body(response, deadline)
+                    token = token_in(response, deadline)
                 finally:
                     response.close()
         except AttemptOverrun:
@@ -164,7 +153,7 @@ class MindsetClient:
                 f"could not reach Mindset ({type(exc).__name__}); check MINDSET_API_HOST "
                 "and the network"
             ) from exc
-        return status, token_from(status, body)
+        return response.status_code, token
 
     def _post(self, payload: bytes, timeout: tuple[float, float]) -> requests.Response:
         """``session.post(url, data=payload, stream=True)`` without following redirects and

@@ -11,7 +11,7 @@ import hashlib
 import re
 
 from ..errors import InvalidIdentity
-from ..mindset.vendor_api import AuthRequest, endpoint_for
+from ..mindset.vendor_api import ENDPOINTS, AuthRequest
 from ..settings import EXTERNAL_ID_DERIVE, IDENTITY_USER_EMAIL, MindsetSettings
 from ..users import CurrentUser
 
@@ -31,7 +31,8 @@ DERIVED_SHAPE = re.compile(
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
     """Build the vendor request for ``user``, or raise :class:`InvalidIdentity`."""
     name = user.name[:MAX_NAME_LENGTH] if user.name else None
-    if endpoint_for(settings.flavor).email_only:
+    # The settings accept only the flavors ENDPOINTS knows.
+    if ENDPOINTS[settings.flavor].email_only:
         return AuthRequest(
             user_email=legacy_email_for(user, settings.legacy_email_domain),
             account_uids=settings.account_uids,

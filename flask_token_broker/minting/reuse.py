@@ -89,10 +89,7 @@ class ReusePolicy:
         self.jwt = settings.reuse_jwt
         self.margin = settings.reuse_margin
         self.fixed = settings.reuse_seconds
-
-    @property
-    def enabled(self) -> bool:
-        return self.jwt or self.fixed > 0
+        self.enabled = self.jwt or self.fixed > 0
 
     def reusable_until(self, token: str, now: float) -> float | None:
         until: float | None = None

@@ -155,7 +155,7 @@ class MindsetTokens:
         request (here or on another instance), else a new vendor call.
         """
         key = self.key_for(request)
-        if self.reuse.enabled:
+        if self.reuse.enabled:  # an attribute: read on every request
             kept = self.local_tokens.get(key)
             if kept is not None:
                 redaction.request_secret(kept[0])
@@ -164,8 +164,10 @@ class MindsetTokens:
         (token, outcome), shared = self.coalescer.run(key, lambda: self._obtain(key, request))
         if shared and outcome != "reused":
             outcome = "coalesced"
-        # A token this request did not mint is still its credential: masked in its log lines.
-        redaction.request_secret(token)
+        if outcome != "minted":
+            # A token this request did not mint is still its credential: masked in its log
+            # lines (a minted one is, from the moment the vendor handed it over: _mint).
+            redaction.request_secret(token)
         telemetry.token_outcome("mindset", outcome)
         return token
 
@@ -190,6 +192,7 @@ class MindsetTokens:
     def _mint(self, key: str, request: AuthRequest, flight: Flight | None = None) -> str:
         try:
             token = self.guarded_call(request)
+            redaction.request_secret(token)
         except BrokerError as error:
             if flight is not None and self.shared is not None:
                 failure = {"error": type(error).__name__, "retry_after": error.retry_after}

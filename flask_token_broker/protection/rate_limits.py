@@ -42,7 +42,8 @@ from limits.strategies import SlidingWindowCounterRateLimiter
 from ..errors import error_response
 from ..minting.sealing import derive_key
 from ..observability import telemetry
-from ..observability.logs import assign_request_id, note_user
+from ..observability.logs import assign_request_id
+from ..observability.telemetry import note_user
 from ..settings import Settings
 from ..state import Broker
 from ..users import UserResolver

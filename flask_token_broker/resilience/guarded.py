@@ -28,7 +28,7 @@ from ..mindset.errors import (
     MindsetUnavailable,
 )
 from ..mindset.vendor_api import AuthRequest
-from ..observability import redaction, telemetry
+from ..observability import telemetry
 from ..settings import ResilienceSettings
 from .breaker import CLOSED, CircuitBreaker
 from .retries import RetryPolicy, call_with_retries
@@ -70,7 +70,6 @@ class GuardedCall:
             self.breaker.record_failure()
             raise
         self.breaker.record_success()
-        redaction.request_secret(token)
         return token
 
     def readiness(self) -> tuple[str, dict[str, Any]]:

@@ -15,20 +15,24 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
+import os
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 from flask.blueprints import BlueprintSetupState
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from ..errors import error_response
-from ..observability.metrics import CONTENT_TYPE, process_metrics
-from ..observability.metrics import EXTENSION as METRICS
+from ..observability.telemetry import EXTENSION as METRICS
+from ..observability.telemetry import BrokerMetrics, process_metrics
 from ..state import current_broker
 from ..version import VERSION
 from .blueprint import broker_blueprint
 
 log = logging.getLogger("broker.ops")
 
+# Set by gunicorn.conf.py: every worker writes its metrics to files there, summed per scrape.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 STATUS_ORDER = {"ok": 0, "degraded": 1, "failed": 2}
 
 
@@ -106,7 +110,16 @@ def metrics() -> Response:
         return error_response(
             403, "forbidden", "Without a metrics token only local clients may read metrics."
         )
-    return _no_store(Response(process_metrics().exposition(), content_type=CONTENT_TYPE))
+    return _no_store(Response(exposition(process_metrics()), content_type=CONTENT_TYPE_LATEST))
+
+
+def exposition(metrics: BrokerMetrics) -> bytes:
+    """The text format, summed over every worker in multiprocess mode."""
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(metrics.registry)
 
 
 def _from_loopback() -> bool:

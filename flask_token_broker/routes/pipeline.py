@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, g
 
-from ..observability.logs import REQUEST_ID_HEADER, assign_request_id, log_request
-from ..observability.metrics import EXTENSION as METRICS
+from ..observability.logs import REQUEST_ID_HEADER, assign_request_id
+from ..observability.telemetry import finish_request
 
 # For JSON answers: no content of any kind may load, and no page may frame them.
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -66,17 +66,7 @@ def finish_response(response: Response) -> Response:
     add_security_headers(response)
     if "request_id" in g:
         response.headers[REQUEST_ID_HEADER] = g.request_id
-    started = g.get("_started")
-    metrics = current_app.extensions.get(METRICS)
-    if metrics is not None and started is not None:
-        rule = request.url_rule
-        metrics.on_request(
-            rule.rule if rule is not None else "unmatched",
-            request.method,
-            response.status_code,
-            time.perf_counter() - started,
-        )
-    log_request(response)
+    finish_request(response)
     return response
 
 
