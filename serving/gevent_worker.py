@@ -27,6 +27,7 @@ resumes as soon as its greenlet ends.
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -38,18 +39,56 @@ import gevent
 from gevent.local import local
 from gevent.server import StreamServer
 from gunicorn import util
+from gunicorn.http import errors as http_errors
 from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
 from .accepting import ACCEPT_BURST, SheddingPool, take_one_queued
 from .json_logs import BootRefusalAsLogLine
 from .overload import InFlight, Overloaded
-from .refusals import REFUSAL_LINGER, HeaderTimeout, refuse
+from .refusals import (
+    BAD_REQUEST,
+    EXPECTATION_FAILED,
+    HEADERS_TOO_LARGE,
+    INTERNAL,
+    NOT_IMPLEMENTED,
+    OVERLOADED,
+    REFUSAL_LINGER,
+    REQUEST_TIMEOUT,
+    URI_TOO_LONG,
+    HeaderTimeout,
+    Refusal,
+    refuse,
+)
 from .settings import accepted
 
 WAITING_PHASES = ("new", "idle", "headers")
 # Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
 NEXT_REQUEST_YIELD = 1e-6
+
+
+# What the server answers for each error gunicorn's request parser raises (its exception
+# classes are undocumented: the contract test checks them), and for the broker's own.
+_REFUSALS: tuple[tuple[type[BaseException], Refusal], ...] = (
+    (HeaderTimeout, REQUEST_TIMEOUT),
+    (Overloaded, OVERLOADED),
+    (http_errors.LimitRequestLine, URI_TOO_LONG),
+    (http_errors.LimitRequestHeaders, HEADERS_TOO_LARGE),
+    (http_errors.ExpectationFailed, EXPECTATION_FAILED),
+    (http_errors.UnsupportedTransferCoding, NOT_IMPLEMENTED),
+    # A server setting gunicorn cannot honour is the operator's problem, not the client's.
+    (http_errors.ConfigurationProblem, INTERNAL),
+    (http_errors.ParseException, BAD_REQUEST),
+    (ssl.SSLError, BAD_REQUEST),
+)
+
+
+def refusal_for(error: BaseException) -> Refusal:
+    """What the server answers for ``error``; anything unknown is the server's own fault."""
+    for kind, answer in _REFUSALS:
+        if isinstance(error, kind):
+            return answer
+    return INTERNAL
 
 
 class DeadlineSocket:
@@ -203,7 +242,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         self.waiting.pop(sock, None)
         if not self.in_flight.admit():
             raw = sock.sock
-            refuse(raw, Overloaded())
+            refuse(raw, Overloaded(), OVERLOADED)
             util.close_graceful(raw, timeout=REFUSAL_LINGER)
             raise StopIteration  # base_async.handle: end this connection
         try:
@@ -220,7 +259,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
             # The worker is stopping and ended this connection: nothing to answer.
             util.close(raw)
             return
-        refuse(raw, exc)
+        refuse(raw, exc, refusal_for(exc))
         util.close_graceful(raw, timeout=REFUSAL_LINGER)
 
     def run(self) -> None:

@@ -12,11 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import ssl
 import uuid
 from typing import Any
-
-from gunicorn.http import errors as http_errors
 
 from .overload import OVERLOAD_RETRY_AFTER, Overloaded
 
@@ -31,71 +28,54 @@ class HeaderTimeout(Exception):
 
 
 # status, reason, code (as the app names Werkzeug's errors), message
-_INTERNAL = (500, "Internal Server Error", "internal_error", "The broker failed unexpectedly.")
-_REQUEST_TIMEOUT = (
+Refusal = tuple[int, str, str, str]
+INTERNAL = (500, "Internal Server Error", "internal_error", "The broker failed unexpectedly.")
+REQUEST_TIMEOUT = (
     408,
     "Request Timeout",
     "request_timeout",
     "The request's headers did not arrive in time; send the whole request at once.",
 )
-_BAD_REQUEST = (
+BAD_REQUEST = (
     400,
     "Bad Request",
     "bad_request",
     "The request is not valid HTTP/1.1 (request line, header or body framing).",
 )
-_OVERLOADED = (
+OVERLOADED = (
     503,
     "Service Unavailable",
     "overloaded",
     "The broker is busy with other requests; try again after Retry-After seconds.",
 )
+URI_TOO_LONG = (414, "URI Too Long", "request_uri_too_large", "The request line is too long.")
+HEADERS_TOO_LARGE = (
+    431,
+    "Request Header Fields Too Large",
+    "request_header_fields_too_large",
+    "The request has too many headers, or a header that is too large.",
+)
+EXPECTATION_FAILED = (
+    417,
+    "Expectation Failed",
+    "expectation_failed",
+    "Only 'Expect: 100-continue' works.",
+)
+NOT_IMPLEMENTED = (
+    501,
+    "Not Implemented",
+    "not_implemented",
+    "This Transfer-Encoding is not supported.",
+)
 _OVERLOAD_HINT = (
     "the worker holds BROKER_MAX_IN_FLIGHT requests already; if this is the usual load, "
     "add workers or instances"
 )
-_REFUSALS: tuple[tuple[type[BaseException], tuple[int, str, str, str]], ...] = (
-    (HeaderTimeout, _REQUEST_TIMEOUT),
-    (Overloaded, _OVERLOADED),
-    (
-        http_errors.LimitRequestLine,
-        (414, "URI Too Long", "request_uri_too_large", "The request line is too long."),
-    ),
-    (
-        http_errors.LimitRequestHeaders,
-        (
-            431,
-            "Request Header Fields Too Large",
-            "request_header_fields_too_large",
-            "The request has too many headers, or a header that is too large.",
-        ),
-    ),
-    (
-        http_errors.ExpectationFailed,
-        (417, "Expectation Failed", "expectation_failed", "Only 'Expect: 100-continue' works."),
-    ),
-    (
-        http_errors.UnsupportedTransferCoding,
-        (501, "Not Implemented", "not_implemented", "This Transfer-Encoding is not supported."),
-    ),
-    # A server setting gunicorn cannot honour is the operator's problem, not the client's.
-    (http_errors.ConfigurationProblem, _INTERNAL),
-    (http_errors.ParseException, _BAD_REQUEST),
-    (ssl.SSLError, _BAD_REQUEST),
-)
-
-
-def refusal_for(error: BaseException) -> tuple[int, str, str, str]:
-    """What the server answers for ``error``; anything unknown is the server's own fault."""
-    for kind, answer in _REFUSALS:
-        if isinstance(error, kind):
-            return answer
-    return _INTERNAL
 
 
 def refusal_bytes(status: int, reason: str, code: str, message: str, request_id: str) -> bytes:
     # Retryable answers carry Retry-After, as the app's error_response does.
-    retryable = status == _OVERLOADED[0]
+    retryable = status == OVERLOADED[0]
     body = json.dumps(
         {"error": code, "message": message, "request_id": request_id, "retryable": retryable}
     ).encode()
@@ -114,13 +94,13 @@ def refusal_bytes(status: int, reason: str, code: str, message: str, request_id:
     return head.encode("latin-1") + body
 
 
-def refuse(client: Any, error: BaseException) -> None:
-    """Log the refusal and answer it; the caller closes the connection.
+def refuse(client: Any, error: BaseException, answer: Refusal) -> None:
+    """Log the refusal of ``error`` and send ``answer``; the caller closes the connection.
 
     Only the error's type is logged: gunicorn's message would quote the client's request line,
     whose query string may carry a credential.
     """
-    status, reason, code, message = refusal_for(error)
+    status, reason, code, message = answer
     request_id = uuid.uuid4().hex
     if status == 500:
         log.error(

@@ -16,6 +16,7 @@ import pytest
 from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn import util as gunicorn_util
+from gunicorn.http import errors as gunicorn_http_errors
 from gunicorn.workers import base, base_async, ggevent
 from limits.storage import MemoryStorage
 from requests.adapters import HTTPAdapter
@@ -123,6 +124,24 @@ def test_the_gevent_workers_parent_handles_a_connection() -> None:
     assert "with self.timeout_ctx():" in inspect.getsource(base_async.AsyncWorker.handle), (
         why.format("AsyncWorker.handle waits for each request inside timeout_ctx()")
     )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "LimitRequestLine",
+        "LimitRequestHeaders",
+        "ExpectationFailed",
+        "UnsupportedTransferCoding",
+        "ConfigurationProblem",
+        "ParseException",
+    ],
+)
+def test_the_request_parser_raises_the_errors_the_refusals_name(name: str) -> None:
+    why = relied_on(WORKER, "gunicorn", version("gunicorn"), "{}")
+    kind = getattr(gunicorn_http_errors, name, None)
+    assert isinstance(kind, type), why.format(f"gunicorn.http.errors.{name}")
+    assert issubclass(kind, Exception), why.format(f"gunicorn.http.errors.{name} is an Exception")
 
 
 def test_the_workers_run_loop_reads_what_the_broker_reimplements() -> None:
