@@ -36,7 +36,7 @@ VENDOR = tuple(
     for name in ("flask_token_broker/sandbox_vendor/", "flask_token_broker/mindset/sandbox.py")
 )
 MAX_FILES = 23
-MAX_REENTRIES = 17
+MAX_REENTRIES = 18
 
 # (file entered, function, calling file, calling function)
 Entry = tuple[str, str, str, str]

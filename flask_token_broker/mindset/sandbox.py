@@ -13,13 +13,14 @@ only.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
+from requests.adapters import BaseAdapter, HTTPAdapter
+from urllib3 import HTTPResponse
 
 from ..sandbox_vendor.mindset import MindsetStandin, StandinRequest
 
@@ -30,6 +31,8 @@ class SandboxAdapter(BaseAdapter):
     def __init__(self, standin: MindsetStandin) -> None:
         super().__init__()
         self.standin = standin
+        # Only its documented build_response is used: it never opens a connection.
+        self.responses = HTTPAdapter()
 
     def send(
         self,
@@ -51,18 +54,21 @@ class SandboxAdapter(BaseAdapter):
                 body=body.encode() if isinstance(body, str) else bytes(body),
             )
         )
-        response = requests.Response()
-        response.status_code = answer.status
-        response.headers = CaseInsensitiveDict(dict(answer.headers))
-        response._content = answer.body
-        response.url = request.url or ""
-        response.request = request
-        response.reason = "Sandbox"
-        response.encoding = "utf-8"
-        return response
+        # The answer as urllib3 would have read it off a socket, turned into a requests
+        # Response the way HTTPAdapter does: the client reads its body as it reads any other.
+        raw = HTTPResponse(
+            body=io.BytesIO(answer.body),
+            headers=dict(answer.headers),
+            status=answer.status,
+            reason="Sandbox",
+            preload_content=False,
+            decode_content=False,
+        )
+        return self.responses.build_response(request, raw)
 
     def close(self) -> None:
         """Nothing to release: no sockets are ever opened."""
+        self.responses.close()
 
 
 def mount_sandbox(session: requests.Session, base_url: str, api_key: str, app_uid: str) -> None:
