@@ -57,7 +57,7 @@ def bounded_body(response: requests.Response, deadline: float) -> bytes:
     read that finds its end (for a complete ``Content-Length`` body urllib3 answers that one
     without touching the socket)."""
     raw = response.raw
-    if raw is None:  # an in-process transport (the sandbox) has already read it
+    if raw is None:  # a transport that answers without urllib3 has already read it
         return response.content
     sock = response_socket(raw)
     chunks: list[bytes] = []
