@@ -125,3 +125,23 @@ def test_the_production_server_serves_a_listed_host(server: BrokerServer) -> Non
     assert response.status_code == 200
     assert "Location" not in response.headers
     assert "BROKER_ALLOWED_HOSTS is not set" not in server.logs()
+
+
+@pytest.mark.parametrize("host", ["BROKER.EXAMPLE.COM", "Broker.Example.Com:8443", "A.EXAMPLE.ORG"])
+def test_host_names_compare_without_regard_to_case(client: FlaskClient, host: str) -> None:
+    assert client.get("/api/getusertoken", headers={"Host": host}).status_code == 401
+
+
+def test_an_upper_case_setting_allows_the_lower_case_host() -> None:
+    app = build_app(mindset_settings(BROKER_ALLOWED_HOSTS="Broker.Test"))
+    response = app.test_client().get("/api/getusertoken", headers={"Host": "broker.test"})
+    assert response.status_code == 401
+
+
+@pytest.mark.network
+def test_the_production_server_takes_a_listed_host_in_any_case(server: BrokerServer) -> None:
+    response = requests.get(
+        f"{server.url}/api/getusertoken", headers={"Host": "BROKER.Example.COM"}, timeout=10
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_signed_in"

@@ -5,6 +5,9 @@ Both are decided before routing, from ``BROKER_ALLOWED_HOSTS`` and ``BROKER_PROX
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -19,6 +22,26 @@ def trust_hosts(app: Flask, settings: Settings) -> None:
     """
     if settings.protection.allowed_hosts and not app.config.get("TRUSTED_HOSTS"):
         app.config["TRUSTED_HOSTS"] = list(settings.protection.allowed_hosts)
+        app.wsgi_app = LowerCaseHost(app.wsgi_app)  # type: ignore[method-assign]
+
+
+class LowerCaseHost:
+    """Host names compare case-insensitively (RFC 3986, 3.2.2); Werkzeug compares the
+    ``Host`` as sent against ``TRUSTED_HOSTS``, which the settings hold in lower case.
+
+    Applied inside ``ProxyFix`` (which wraps the app later), so a forwarded host is lowered
+    too.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        if host:
+            environ["HTTP_HOST"] = host.lower()
+        result: Iterable[bytes] = self.app(environ, start_response)
+        return result
 
 
 def trust_proxies(app: Flask, hops: int) -> None:
