@@ -325,3 +325,18 @@ def test_each_lines_timestamp_is_its_own_to_the_millisecond_across_seconds() -> 
         "2025-12-01T00:00:00.500Z",
         "2025-11-30T23:59:59.250Z",
     ]
+
+
+def test_a_secret_naming_a_field_or_a_key_is_masked_too(broker_logs: LogLines) -> None:
+    redaction.register_secret(fake_secrets.API_KEY)
+    logging.getLogger("broker.careless").info(
+        "seen",
+        extra={
+            "details": {fake_secrets.API_KEY: "value", "nested": {fake_secrets.API_KEY: 1}},
+            fake_secrets.API_KEY: "a field named by the key",
+        },
+    )
+    assert fake_secrets.API_KEY not in broker_logs[-1]
+    line = json.loads(broker_logs[-1])
+    assert line["details"] == {redaction.MASK: "value", "nested": {redaction.MASK: 1}}
+    assert line[redaction.MASK] == "a field named by the key"

@@ -70,7 +70,8 @@ def _redact_value(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
         return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_value(v, secrets) for k, v in value.items()}
+        # Keys too: a secret may name an entry as well as fill one.
+        return {_redact_value(k, secrets): _redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return type(value)(_redact_value(v, secrets) for v in value)
     if value is None or isinstance(value, bool | int | float):
@@ -118,8 +119,10 @@ def _redact_record(record: logging.LogRecord) -> None:
     if record.stack_info:
         record.stack_info = redact(record.stack_info, secrets)
     # Every field a caller added (``extra``); "_"-fields too, although no formatter shows them.
+    # A field named by a secret is renamed: the formatter writes the names as keys.
     for key in vars(record).keys() - _STANDARD_ATTRS:
-        setattr(record, key, _redact_value(getattr(record, key), secrets))
+        value = _redact_value(vars(record).pop(key), secrets)
+        setattr(record, redact(key, secrets), value)
 
 
 class RedactingFilter(logging.Filter):
