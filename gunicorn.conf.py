@@ -106,6 +106,11 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 proc_name = "mindset-token-broker"
+# gunicorn believes X-Forwarded-Proto (and its other forwarder headers) from the addresses
+# listed here, by default loopback, whatever BROKER_PROXY_HOPS says. The broker decides which
+# proxies to believe itself (BROKER_PROXY_HOPS, Werkzeug's ProxyFix), so gunicorn believes
+# none: with 0 hops, no forwarded header is trusted from anyone.
+forwarded_allow_ips = ""
 
 
 # Which master prepared which metrics directory: "<pid>:<path>".
