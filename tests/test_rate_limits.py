@@ -265,3 +265,33 @@ def test_counting_goes_back_to_redis_once_it_answers_again(vendor: Any) -> None:
     assert checks == [True]
     assert not limits.storage_dead
     assert storage_check()[0] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", True),
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("::ffff:192.0.2.7", "192.0.2.7", True),
+        ("192.0.2.7", "192.0.2.8", False),
+    ],
+)
+def test_an_ipv6_network_shares_one_address_budget(
+    vendor: Any, first: str, second: str, shared: bool
+) -> None:
+    client = limited_app(BROKER_RATE_LIMIT_PER_IP="1/minute").test_client()
+    assert client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": first}).status_code == 401
+    again = client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": second})
+    if shared:
+        assert_rate_limited(again)
+    else:
+        assert again.status_code == 401
+
+
+def test_the_ipv6_prefix_is_a_setting(vendor: Any) -> None:
+    client = limited_app(
+        BROKER_RATE_LIMIT_PER_IP="1/minute", BROKER_RATE_LIMIT_IPV6_PREFIX="128"
+    ).test_client()
+    for address in ("2001:db8::1", "2001:db8::2"):
+        response = client.get("/api/getusertoken", environ_base={"REMOTE_ADDR": address})
+        assert response.status_code == 401

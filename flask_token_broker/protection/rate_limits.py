@@ -4,34 +4,31 @@ Two limits, both shared by every rate-limited route of the app:
 
 - per signed-in user (``BROKER_RATE_LIMIT``, default 60/minute), keyed by a keyed hash of the
   user id (the raw id never reaches the counter store), skipped when nobody is signed in;
-- per client address (``BROKER_RATE_LIMIT_PER_IP``, default 600/minute), counting every
-  request, anonymous ones and preflights included, keyed by a keyed hash of the address (as
-  users are: addresses are personal data, and Redis is no place for a log of them). The
-  address is the socket peer unless ``BROKER_PROXY_HOPS`` trusts that many proxies'
-  ``X-Forwarded-For`` (Werkzeug's ``ProxyFix``, applied by the standalone app).
+- per client address (``BROKER_RATE_LIMIT_PER_IP``, default 600/minute; an IPv6 network of
+  ``BROKER_RATE_LIMIT_IPV6_PREFIX`` bits), counting every request, anonymous ones and
+  preflights included, keyed by a keyed hash of the address (addresses are personal data).
+  The address is the socket peer unless ``BROKER_PROXY_HOPS`` trusts that many proxies.
 
-A breach is answered ``429 rate_limited`` in the JSON error shape with ``Retry-After``, before
-the view runs, so the vendor is never called. Counters live in memory (per process) or, with
-``BROKER_REDIS_URL``, in Redis shared by all instances; if Redis fails, counting goes on in
-memory and Redis is tried again with back-off, so the broker keeps serving.
+A breach is answered ``429 rate_limited`` with ``Retry-After`` before the view runs. Counters
+live in memory (per process) or, with ``BROKER_REDIS_URL``, in Redis shared by all instances;
+if Redis fails, counting goes on in memory and Redis is tried again with back-off.
 
-The limits are checked here rather than through Flask-Limiter, whose general machinery
-(resolving which limits apply to each request, exemption scopes, per-request contexts) cost
-more CPU than minting a token; the keys, the window strategy and the fallback are the ones it
-used, so counters in a shared Redis carry over. A blueprint opts in with
-:func:`rate_limited` (or :func:`.cross_site.token_routes`, which also adds cross-site
-protection), before it is registered on the app.
+Checked with ``limits`` rather than through Flask-Limiter, whose general machinery cost more
+CPU than minting a token; the keys, the window strategy and the fallback are the ones it used,
+so counters in a shared Redis carry over. A blueprint opts in with :func:`rate_limited` (or
+:func:`.cross_site.token_routes`, which adds cross-site protection) before it is registered.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Flask, Response, current_app, request
 from flask.blueprints import BlueprintSetupState
@@ -56,10 +53,8 @@ SCOPE_IP = "ip"
 KEY_PREFIX = "broker"
 log = logging.getLogger("broker.rate_limits")
 
-# Hex digits of an address's keyed hash in counter keys: far past any chance that two
-# addresses share a budget.
+# Hex digits of an address's keyed hash in counter keys: no two addresses share a budget.
 ADDRESS_HASH_LENGTH = 32
-
 # Redis for counters must answer fast or be skipped: a token request never waits on it long.
 REDIS_TIMEOUT_SECONDS = 1
 # While Redis is unreachable it is tried again after 1, 2, 4 ... 32 s, then every 1-32 s anew.
@@ -71,27 +66,48 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
-class AddressKey:
-    """The per-address limit's key: HMAC-SHA256 of the client address, keyed with a key
-    derived from ``SECRET_KEY`` once at start-up, so instances sharing Redis share counters
-    and nobody reading Redis without the key learns or can test an address."""
+def address_group(address: str, ipv6_prefix: int) -> str:
+    """Whose budget an address spends: an IPv4 address its own, an IPv6 address its network's.
 
-    def __init__(self, secret_key: str) -> None:
+    One IPv6 host usually holds a whole /64 and picks any address in it, so a budget per
+    address would be a budget per request. An IPv4-mapped IPv6 address (``::ffff:1.2.3.4``,
+    from a dual-stack socket) is the IPv4 address it carries.
+    """
+    if ":" not in address:
+        return address  # IPv4 as the server wrote it, or no address at all
+    try:
+        ip = ipaddress.IPv6Address(address)
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+
+
+class AddressKey:
+    """The per-address limit's key: HMAC-SHA256 of the client address (its IPv6 network,
+    :func:`address_group`), keyed with a key derived from ``SECRET_KEY`` once at start-up, so
+    instances sharing Redis share counters and nobody reading Redis without the key learns or
+    can test an address."""
+
+    def __init__(self, secret_key: str, ipv6_prefix: int = 64) -> None:
         self._key = derive_key(secret_key, "rate-limit addresses")
+        self.ipv6_prefix = ipv6_prefix
 
     def __call__(self) -> str:
-        address = client_address().encode("utf-8", "surrogatepass")
+        group = address_group(client_address(), self.ipv6_prefix)
+        address = group.encode("utf-8", "surrogatepass")
         digest = hmac.new(self._key, address, hashlib.sha256).hexdigest()
         return digest[:ADDRESS_HASH_LENGTH]
 
 
-class Breach:
+class Breach(NamedTuple):
     """The limit a request went over, and where its counter is."""
 
-    def __init__(
-        self, scope: str, item: RateLimitItem, key: str, counted_by: SlidingWindowCounterRateLimiter
-    ) -> None:
-        self.scope, self.item, self.key, self.counted_by = scope, item, key, counted_by
+    scope: str
+    item: RateLimitItem
+    key: str
+    counted_by: SlidingWindowCounterRateLimiter
 
 
 class RateLimits:
@@ -248,7 +264,8 @@ class RateLimits:
 def init_rate_limits(app: Flask, broker: Broker) -> RateLimits:
     """Create the app's limits; blueprints marked with :func:`rate_limited` are counted."""
     settings = broker.settings
-    limits = RateLimits(settings, AddressKey(settings.secret_key), broker.resolve_user)
+    address_key = AddressKey(settings.secret_key, settings.protection.ipv6_prefix)
+    limits = RateLimits(settings, address_key, broker.resolve_user)
     app.extensions[EXTENSION] = limits
     if settings.redis_url:
         broker.readiness_checks["rate_limit_storage"] = limits.readiness

@@ -159,6 +159,13 @@ class ProtectionSettings:
         "per client address",
         parse=partial(parse_rate_limit, "BROKER_RATE_LIMIT_PER_IP"),
     )
+    ipv6_prefix: int = integer(
+        "BROKER_RATE_LIMIT_IPV6_PREFIX",
+        64,
+        "IPv6 addresses in one network of this prefix share a per-address budget",
+        minimum=32,
+        maximum=128,
+    )
     proxy_hops: int = integer(
         "BROKER_PROXY_HOPS", 0, "proxies whose X-Forwarded-* are believed", maximum=10
     )
