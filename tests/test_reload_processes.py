@@ -114,6 +114,11 @@ def write_atomically(path: Path, content: str) -> None:
     os.replace(staged, path)
 
 
+def fifo_in_place_of(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
 def keys_seen(vendor: StandinProcess) -> list[str]:
     return [seen["headers"].get("x-api-key", "") for seen in vendor.requests()]
 
@@ -201,6 +206,9 @@ def test_a_rotated_key_takes_effect_on_hup_with_no_failed_request(
         (lambda key, env: env.write_text("BROKER_DEADLINE=abc\n"), "BROKER_DEADLINE"),
         (lambda key, env: write_atomically(key, ""), "MINDSET_API_KEY_FILE"),
         (lambda key, env: key.unlink(), "MINDSET_API_KEY_FILE"),
+        # A FIFO in the key file's place: the reload must not wait for a writer.
+        (lambda key, env: fifo_in_place_of(key), "MINDSET_API_KEY_FILE"),
+        (lambda key, env: write_atomically(key, "two\nlines"), "MINDSET_API_KEY"),
         (lambda key, env: env.write_text("BROKER_KEEPALIVE=long\n"), "BROKER_KEEPALIVE"),
         (
             lambda key, env: env.write_text("BROKER_USER_RESOLVER=no_such_module:resolve\n"),
@@ -211,6 +219,8 @@ def test_a_rotated_key_takes_effect_on_hup_with_no_failed_request(
         "bad-setting",
         "empty-key-file",
         "missing-key-file",
+        "fifo-key-file",
+        "key-no-header-carries",
         "bad-server-setting",
         "unimportable-resolver",
     ],

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +141,8 @@ def test_the_value_and_its_file_both_set_is_refused_naming_both(tmp_path: Path) 
         (lambda tmp: str(tmp), "Is a directory"),
         (lambda tmp: secret_write(tmp / "empty", "\n"), "names an empty file"),
         (lambda tmp: secret_write(tmp / "bin", b"\xffsecret-bytes"), "is not UTF-8 text"),
+        (lambda tmp: fifo(tmp / "fifo"), "is not a regular file (a FIFO, socket or device)"),
+        (lambda tmp: secret_write(tmp / "big", "k" * (64 * 1024 + 1)), "over 64 KiB"),
     ],
 )
 def test_an_unusable_file_is_refused_naming_the_variable_and_path(
@@ -155,6 +159,46 @@ def test_an_unusable_file_is_refused_naming_the_variable_and_path(
     assert "secret-bytes" not in message
     # config check lists it too, among every other problem.
     assert message in find_problems({**source, "MINDSET_API_KEY_FILE": path})
+
+
+def fifo(path: Path) -> str:
+    os.mkfifo(path)
+    return str(path)
+
+
+def test_a_fifo_never_holds_the_reader(tmp_path: Path) -> None:
+    """Opening a FIFO for reading waits for a writer, unless told not to: it must not wait."""
+    path = fifo(tmp_path / "fifo")
+    refusals: list[str] = []
+
+    def read() -> None:
+        with pytest.raises(ConfigError) as error:
+            read_secret_file("K", path)
+        refusals.append(str(error.value))
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    assert not reader.is_alive(), "reading the FIFO waited for a writer"
+    assert "is not a regular file" in refusals[0]
+
+
+def test_a_file_of_64_kib_is_read_whole(tmp_path: Path) -> None:
+    content = "k" * (64 * 1024)
+    assert read_secret_file("K", secret_write(tmp_path / "k", content)) == content
+
+
+@pytest.mark.parametrize("key", ["line\nbreak", "tab\tin", "caf\u00e9-key", "nul\x00"])
+def test_a_key_no_header_can_carry_is_refused_when_loaded_naming_it(
+    tmp_path: Path, key: str
+) -> None:
+    source = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    in_file = {"MINDSET_API_KEY_FILE": secret_write(tmp_path / "k", key)}
+    for given in ({"MINDSET_API_KEY": key}, in_file):
+        with pytest.raises(ConfigError) as error:
+            load_settings({**source, **given})
+        assert "MINDSET_API_KEY holds a character an HTTP header cannot carry" in str(error.value)
+        assert key.strip() not in str(error.value)
 
 
 def test_the_key_from_the_file_is_the_one_sent_to_the_vendor(tmp_path: Path) -> None:

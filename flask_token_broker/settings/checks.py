@@ -244,6 +244,12 @@ def parse_redis_url(value: str | None) -> str | None:
     return value
 
 
+# Sent as the x-api-key header: visible ASCII, spaces only inside, no line break or control.
+_api_key = valid_if(
+    re.compile(r"[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?").fullmatch,
+    "MINDSET_API_KEY holds a character an HTTP header cannot carry (a line break, a control "
+    "or non-ASCII character, or space around it): copy the key again from the Mindset portal",
+)
 _app_uid = valid_if(
     re.compile(r"[A-Za-z0-9_-]{1,128}").fullmatch,
     "MINDSET_APP_UID may hold only letters, digits, '_' and '-'",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from .checks import (
+    _api_key,
     _app_uid,
     _log_level,
     _metrics_token,
@@ -46,7 +47,9 @@ class MindsetSettings:
     """How to reach the customer's Mindset app and how to describe users to it."""
 
     base_url: str = text("MINDSET_API_HOST", REQUIRED, "the Mindset API host (bare: https)")
-    api_key: str = text("MINDSET_API_KEY", REQUIRED, "the app's API key", secret=True)
+    api_key: str = text(
+        "MINDSET_API_KEY", REQUIRED, "the app's API key", parse=_api_key, secret=True
+    )
     app_uid: str = text("MINDSET_APP_UID", REQUIRED, "your Mindset app's uid", parse=_app_uid)
     identity: str = choice(
         "MINDSET_IDENTITY",
