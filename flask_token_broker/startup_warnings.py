@@ -12,7 +12,9 @@ from typing import NamedTuple
 
 from .settings import (
     DEMO_LOGIN_IN_PRODUCTION,
+    JWT_WITHOUT_AUDIENCE,
     RESOLVER_HEADERS,
+    RESOLVER_JWT,
     RESOLVER_SESSION,
     Settings,
     plaintext_vendor_host,
@@ -91,6 +93,9 @@ def startup_warnings(
             "their tokens travel to MINDSET_API_HOST over plain http, readable and alterable "
             "by anyone on the path; use https:// unless that path is private and protected"
         )
+    jwt = settings.users.jwt
+    if resolver == RESOLVER_JWT and jwt is not None and jwt.audience is None:
+        warn(JWT_WITHOUT_AUDIENCE)  # production refuses it (settings.resolvers)
     if resolver == RESOLVER_HEADERS and not settings.users.headers.trusted_proxies:
         warn(
             "BROKER_USER_RESOLVER=headers with no BROKER_TRUSTED_PROXIES: identity headers are "

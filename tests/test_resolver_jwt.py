@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask.testing import FlaskClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from flask_token_broker.settings import ConfigError, load_settings
+from flask_token_broker.settings import ConfigError, find_problems, load_settings
+from flask_token_broker.startup_warnings import startup_warnings
 from flask_token_broker.users import jwks as jwks_module
 from flask_token_broker.users.jwks import MAX_JWKS_BYTES, BoundedJWKClient
 from flask_token_broker.users.jwt import MAX_TOKEN_LENGTH, bearer_token
@@ -598,3 +599,35 @@ def test_an_unreachable_jwks_is_logged_with_the_setting_to_check(
         "could not fetch BROKER_JWKS_URL (PyJWKClientConnectionError); check the URL and the "
         "network" in broker_logs.joined()
     )
+
+
+def test_production_refuses_the_jwt_resolver_without_an_audience() -> None:
+    source = typingmind_settings(
+        BROKER_ENV="production",
+        BROKER_USER_RESOLVER="jwt",
+        BROKER_JWT_SECRET=SECRET,
+        BROKER_JWT_ISSUER="https://id.example.com/",
+    )
+    with pytest.raises(ConfigError, match="without BROKER_JWT_AUDIENCE") as raised:
+        load_settings(source)
+    assert SECRET not in str(raised.value)
+    assert any("BROKER_JWT_AUDIENCE" in problem for problem in find_problems(source))
+    # With the audience, production takes it.
+    settings = load_settings({**source, "BROKER_JWT_AUDIENCE": "broker"})
+    assert settings.users.jwt is not None
+    assert settings.users.jwt.audience == "broker"
+
+
+def test_outside_production_the_jwt_resolver_without_an_audience_is_a_warning() -> None:
+    settings = load_settings(
+        typingmind_settings(BROKER_USER_RESOLVER="jwt", BROKER_JWT_SECRET=SECRET)
+    )
+    warnings = [w.message for w in startup_warnings(settings, hosts_checked=True)]
+    assert any("without BROKER_JWT_AUDIENCE" in message for message in warnings)
+    with_audience = load_settings(
+        typingmind_settings(
+            BROKER_USER_RESOLVER="jwt", BROKER_JWT_SECRET=SECRET, BROKER_JWT_AUDIENCE="broker"
+        )
+    )
+    warnings = [w.message for w in startup_warnings(with_audience, hosts_checked=True)]
+    assert not any("BROKER_JWT_AUDIENCE" in message for message in warnings)

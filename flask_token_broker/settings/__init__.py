@@ -56,6 +56,7 @@ from .constants import (
 )
 from .reader import NotingReader, Reader
 from .resolvers import (
+    JWT_WITHOUT_AUDIENCE,
     HeaderResolverSettings,
     JwtResolverSettings,
     UserResolverSettings,
@@ -91,6 +92,7 @@ __all__ = [
     "FLAVOR_LEGACY",
     "FLAVOR_SDK3",
     "IDENTITY_USER_EMAIL",
+    "JWT_WITHOUT_AUDIENCE",
     "LOG_LEVEL",
     "MAX_REUSE_SECONDS",
     "RESOLVER_CUSTOM",
@@ -168,7 +170,7 @@ def load_settings(source: Mapping[str, Any], *, reader: Reader | None = None) ->
         ),
         ops=reader.section(OpsSettings),
         typingmind=typingmind_section(reader, production),
-        users=user_resolver_section(reader),
+        users=user_resolver_section(reader, production=production),
     )
 
 

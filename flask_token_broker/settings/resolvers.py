@@ -88,7 +88,15 @@ class UserResolverSettings:
     jwt: JwtResolverSettings | None = None
 
 
-def user_resolver_section(reader: Reader) -> UserResolverSettings:
+# Refused in production, warned about elsewhere (startup_warnings).
+JWT_WITHOUT_AUDIENCE = (
+    "BROKER_USER_RESOLVER=jwt without BROKER_JWT_AUDIENCE: a token the identity provider issued "
+    "for any other app (same keys, same issuer) signs its user in here; set BROKER_JWT_AUDIENCE "
+    "to the audience the provider writes in tokens for this app"
+)
+
+
+def user_resolver_section(reader: Reader, *, production: bool = False) -> UserResolverSettings:
     value = reader.field(UserResolverSettings, "kind")
     builtin = value in (RESOLVER_SESSION, RESOLVER_HEADERS, RESOLVER_JWT)
     kind = value if builtin else RESOLVER_CUSTOM
@@ -96,11 +104,11 @@ def user_resolver_section(reader: Reader) -> UserResolverSettings:
         kind=kind,
         callable_path=None if builtin else value,
         headers=reader.section(HeaderResolverSettings),
-        jwt=_jwt_resolver(reader) if kind == RESOLVER_JWT else None,
+        jwt=_jwt_resolver(reader, production) if kind == RESOLVER_JWT else None,
     )
 
 
-def _jwt_resolver(reader: Reader) -> JwtResolverSettings:
+def _jwt_resolver(reader: Reader, production: bool) -> JwtResolverSettings:
     hmac = reader.raw("BROKER_JWT_SECRET") is not None
     if hmac == (reader.raw("BROKER_JWKS_URL") is not None):
         # Both at once would let a token choose between HMAC and public keys.
@@ -124,4 +132,6 @@ def _jwt_resolver(reader: Reader) -> JwtResolverSettings:
                 f"BROKER_JWT_SECRET is shorter than {needed} bytes, the least for "
                 f"{', '.join(algorithms)}; use a longer secret or BROKER_JWT_ALGORITHMS=HS256"
             )
+    if production and values["audience"] is None:
+        reader.refuse(f"{JWT_WITHOUT_AUDIENCE} (required in production)")
     return JwtResolverSettings(**values)
