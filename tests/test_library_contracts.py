@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from importlib.metadata import version
 
+import jwt
 import pytest
 from gevent.pool import Pool
 from gevent.server import StreamServer
@@ -25,6 +26,7 @@ from urllib3 import poolmanager as urllib3_poolmanager
 from urllib3.connection import HTTPConnection
 from urllib3.response import HTTPResponse
 
+JWKS = "flask_token_broker/users/jwks.py"
 LIMIT_STORAGE = "flask_token_broker/protection/limit_storage.py"
 TRANSPORT = "flask_token_broker/mindset/transport.py"
 WORKER = "serving/gevent_worker.py"
@@ -56,6 +58,32 @@ def test_limits_memory_store_schedules_expiry_through_its_private_method() -> No
         assert hasattr(store.timer, "cancel"), why.format("MemoryStorage.timer, a Timer")
     finally:
         store.timer.cancel()
+
+
+# --- PyJWT: the key-set client's fetch -----------------------------------------------------------
+
+
+def test_pyjwt_fetches_key_sets_through_the_method_the_broker_replaces() -> None:
+    why = relied_on(JWKS, "PyJWT", version("PyJWT"), "{}")
+    assert "self.fetch_data()" in inspect.getsource(jwt.PyJWKClient.get_jwk_set), why.format(
+        "PyJWKClient.get_jwk_set fetches with self.fetch_data()"
+    )
+    assert parameters(jwt.PyJWKClient.fetch_data) == ["self"], why.format("fetch_data(self)")
+    init = inspect.getsource(jwt.PyJWKClient.__init__)
+    for attribute in ("uri", "headers", "timeout", "ssl_context", "jwk_set_cache"):
+        assert f"self.{attribute} =" in init, why.format(f"PyJWKClient.{attribute}")
+    assert "cooldown_duration" in parameters(jwt.PyJWKClient.__init__), why.format(
+        "PyJWKClient(cooldown_duration=...)"
+    )
+
+
+def test_pyjwt_times_its_refresh_cooldown_from_the_last_successful_fetch() -> None:
+    why = relied_on(JWKS, "PyJWT", version("PyJWT"), "{}")
+    # A replaced fetch_data must note its success where get_signing_key reads it, or every
+    # unknown kid would refetch the key set.
+    assert "self._last_successful_fetch" in inspect.getsource(jwt.PyJWKClient.get_signing_key), (
+        why.format("PyJWKClient.get_signing_key reads _last_successful_fetch")
+    )
 
 
 # --- requests and urllib3: the watched connections and the kept pool ---------------------------

@@ -166,11 +166,18 @@ class JwksServer:
         self.redirect_status = 307
         self.size: int | None = None
         self.raw_body: bytes | None = None
+        # An outage: every fetch answered with this status.
+        self.failing_with: int | None = None
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.fetches += 1
+                if owner.failing_with is not None:
+                    self.send_response(owner.failing_with)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if owner.redirect_to is not None:
                     self.send_response(owner.redirect_status)
                     self.send_header("Location", owner.redirect_to)
@@ -631,3 +638,51 @@ def test_outside_production_the_jwt_resolver_without_an_audience_is_a_warning() 
     )
     warnings = [w.message for w in startup_warnings(with_audience, hosts_checked=True)]
     assert not any("BROKER_JWT_AUDIENCE" in message for message in warnings)
+
+
+def test_an_identity_provider_outage_costs_it_one_fetch_per_cooldown(
+    jwks: JwksServer, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    jwks.publish("rsa-1", rsa_key.public_key())
+    jwks.failing_with = 503
+    client = jwks_client(jwks, BROKER_JWKS_REFRESH_COOLDOWN="1")
+    token = signed(rsa_key, "RS256", "rsa-1")
+    for _ in range(40):
+        response = client.get("/api/typingmind/authcode", **bearer(token))
+        assert response.status_code == 503
+        assert response.get_json()["error"] == "identity_provider_unavailable"
+    assert jwks.fetches == 1
+    # Once the cooldown has passed, the next request asks again, and the provider is back.
+    jwks.failing_with = None
+    time.sleep(1.1)
+    assert client.get("/api/typingmind/authcode", **bearer(token)).status_code == 200
+    assert jwks.fetches == 2
+
+
+def test_while_the_provider_hangs_only_the_first_request_waits_for_it() -> None:
+    # Connections are queued by the kernel and never answered, until the listener closes.
+    listener = socket.create_server(("127.0.0.1", 0))
+    closer = threading.Timer(30, listener.close)
+    closer.start()
+    try:
+        client = build_app(
+            typingmind_settings(
+                BROKER_USER_RESOLVER="jwt",
+                BROKER_JWKS_URL=f"http://127.0.0.1:{listener.getsockname()[1]}/jwks",
+                BROKER_JWKS_TIMEOUT="0.5",
+            )
+        ).test_client()
+        token = signed(rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256", "k")
+        took = []
+        for _ in range(20):
+            started = time.monotonic()
+            response = client.get("/api/typingmind/authcode", **bearer(token))
+            took.append(time.monotonic() - started)
+            assert response.get_json()["error"] == "identity_provider_unavailable"
+    finally:
+        closer.cancel()
+        listener.close()
+    # The first waited out the timeout; the others were answered without a fetch of their own
+    # (20 fetches would have taken 10 s).
+    assert took[0] >= 0.4
+    assert sum(took[1:]) < 2

@@ -5,12 +5,19 @@ unknown ``kid``; only its fetch is replaced here. The broker never follows a red
 would be taken from wherever a 3xx points; :mod:`..redirects` names its host in the log) and
 never reads more than :data:`MAX_JWKS_BYTES`, nor for longer than the timeout in all: a key
 set is a few kilobytes, and an endpoint sending more, or slower, is not one to trust.
+
+An outage of the provider costs it at most one fetch per worker per cooldown
+(``BROKER_JWKS_REFRESH_COOLDOWN``): one fetch at a time, and after a failed one no other until
+the cooldown has passed.
+Meanwhile every request that needs a key fails at once (``503 identity_provider_unavailable``)
+instead of waiting for a fetch of its own.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.request
 from http.client import HTTPException, HTTPResponse
@@ -25,6 +32,9 @@ log = logging.getLogger("broker.users")
 
 # Providers publish a handful of keys, each under 2 KiB; this leaves room for dozens.
 MAX_JWKS_BYTES = 256 * 1024
+# PyJWKClient's own default cooldown, and the least time a failed fetch keeps others off.
+DEFAULT_COOLDOWN = 30.0
+MIN_UNAVAILABLE_SECONDS = 1.0
 
 
 class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
@@ -35,9 +45,30 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class BoundedJWKClient(jwt.PyJWKClient):
-    """:class:`jwt.PyJWKClient` whose fetch follows no redirect and reads a bounded body."""
+    """:class:`jwt.PyJWKClient` whose fetch follows no redirect, reads a bounded body, runs
+    one at a time and, once failed, is not tried again before the cooldown."""
+
+    def __init__(self, uri: str, *args: Any, **options: Any) -> None:
+        super().__init__(uri, *args, **options)
+        cooldown = float(options.get("cooldown_duration", DEFAULT_COOLDOWN))
+        self.unavailable_for = max(MIN_UNAVAILABLE_SECONDS, cooldown)
+        # Built with the app, after gevent patched threading: under gevent a cooperative lock.
+        self._one_fetch = threading.Lock()
+        self._unavailable_until = 0.0
 
     def fetch_data(self) -> Any:
+        with self._one_fetch:
+            if time.monotonic() < self._unavailable_until:
+                # Never shown (users/jwt.py logs the type only): its wording is no behaviour.
+                message = "BROKER_JWKS_URL failed moments ago"  # pragma: no mutate
+                raise jwt.PyJWKClientConnectionError(message)
+            try:
+                return self._fetch()
+            except jwt.PyJWKClientConnectionError:
+                self._unavailable_until = time.monotonic() + self.unavailable_for
+                raise
+
+    def _fetch(self) -> Any:
         # http(s) only: PyJWKClient refuses other schemes, config.py requires https (or http
         # on loopback).
         # The broker passes neither headers nor an SSL context (PyJWKClient's defaults: none);
@@ -80,13 +111,15 @@ class BoundedJWKClient(jwt.PyJWKClient):
             raise jwt.PyJWKClientConnectionError(
                 "BROKER_JWKS_URL did not answer JSON"  # pragma: no mutate
             ) from None
-        # What PyJWT's own fetch does with a good answer: check it, cache it, note the time.
+        # What PyJWT's own fetch does with a good answer: check it, cache it, note the time
+        # (the clock of its refresh cooldown for unknown kids; the contract test checks it).
         # (PyJWT's get_jwk_set caches the fetched set again, so the put is no behaviour here.)
-        jwk_set = self._as_jwk_set_payload(data)
+        if not isinstance(data, dict):
+            raise jwt.PyJWKClientError("The JWKS endpoint did not return a JSON object")
         if self.jwk_set_cache is not None:  # pragma: no mutate
-            self.jwk_set_cache.put(jwk_set)  # pragma: no mutate
+            self.jwk_set_cache.put(data)  # pragma: no mutate
         self._last_successful_fetch = time.monotonic()
-        return jwk_set
+        return data
 
 
 def _bounded_read(response: HTTPResponse, deadline: float) -> bytes:
