@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import responses
 from flask import Flask
-from flask.sessions import SecureCookieSession
-from itsdangerous import URLSafeTimedSerializer
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from werkzeug.test import EnvironBuilder
 
 from flask_token_broker.users import session_cookie
@@ -173,3 +173,47 @@ def test_no_secret_key_opens_no_session() -> None:
     app = build_app(mindset_settings())
     app.secret_key = None
     assert open_with(app, "anything") is None
+
+
+def spellings(cookie: str) -> list[str]:
+    """Other texts of ``cookie`` for its signature's decoder: base64 padding, and characters
+    outside its alphabet (some of them are accepted, as below)."""
+    signed_part, signature = cookie.rsplit(".", 1)
+    found = [f"{signed_part}.{signature}{'=' * pads}" for pads in range(1, 200)]
+    for junk in ("!", "*=", "~==", "(!", "@@@"):
+        for at in range(len(signature) + 1):
+            found.append(f"{signed_part}.{signature[:at]}{junk}{signature[at:]}")
+    return found
+
+
+def test_spellings_of_one_cookie_share_one_verified_slot() -> None:
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada"})
+    flask_own = Flask(__name__)
+    flask_own.secret_key = app.secret_key
+    reference = SecureCookieSessionInterface().get_signing_serializer(flask_own)
+    assert reference is not None
+    accepted = []
+    for variant in spellings(cookie):
+        try:
+            reference.loads(variant)
+        except BadSignature:
+            assert values(app, variant) == {}  # refused here too
+        else:
+            accepted.append(variant)
+    assert len(accepted) > 200
+    for variant in accepted:
+        # Each spelling Flask's own interface accepts is accepted...
+        assert values(app, variant) == {"user_id": "ada"}
+    # ...and all of them take the one slot of the cookie they spell.
+    assert len(interface_of(app)._verified) == 1
+
+
+def test_a_changed_signed_part_is_another_cookie_and_is_refused() -> None:
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada"})
+    assert values(app, cookie) == {"user_id": "ada"}
+    payload, timestamp, signature = cookie.split(".")
+    for forged in (f"{payload}=.{timestamp}.{signature}", f"{payload}.{timestamp}=.{signature}"):
+        assert values(app, forged) == {}
+    assert len(interface_of(app)._verified) == 1

@@ -10,10 +10,11 @@ standalone broker keeps:
 - the serializer for its current keys, built again only when ``SECRET_KEY`` or
   ``SECRET_KEY_FALLBACKS`` change;
 - the values of the cookies it has verified with that serializer (at most
-  :data:`VERIFIED_COOKIES_KEPT`, oldest dropped first), keyed by the cookie's exact text. A
-  kept cookie is still refused once it is older than the session lifetime, exactly when
-  Flask would refuse it, and a key change discards them all: only a byte-identical cookie that
-  the current keys accepted is ever taken without its signature checked again.
+  :data:`VERIFIED_COOKIES_KEPT`, oldest dropped first), keyed by the cookie's canonical text
+  (:func:`canonical_cookie`). A kept cookie is still refused once it is older than the
+  session lifetime, exactly when Flask would refuse it, and a key change discards them all:
+  only a cookie whose signed bytes and signature are those the current keys accepted is ever
+  taken without its signature checked again.
 
 Cookies are read and written exactly as Flask's own interface does; a host app that mounts the
 broker keeps its own session interface.
@@ -28,11 +29,29 @@ from typing import Any
 
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadData, BadSignature, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 
 # Sized for the signed-in users active on one worker at once; each entry is one cookie's text
 # and its few values (well under a kilobyte).
 VERIFIED_COOKIES_KEPT = 4096
+
+
+def canonical_cookie(cookie: str) -> str:
+    """The one text of every spelling of ``cookie`` that verifies the same way.
+
+    The signature after the last ``.`` is base64, which itsdangerous decodes forgivingly:
+    padding ``=`` and characters outside the alphabet are ignored, so one valid cookie has
+    countless accepted spellings. Re-encoding the decoded signature gives them one text; the
+    signed part before it is compared byte for byte by the signature, so it stays as sent.
+    """
+    signed, dot, signature = cookie.rpartition(".")
+    if not dot:
+        return cookie
+    try:
+        return f"{signed}.{base64_encode(base64_decode(signature)).decode()}"
+    except BadData:  # not base64 at all: verifying it will refuse it
+        return cookie
 
 
 class CachedSerializerSessionInterface(SecureCookieSessionInterface):
@@ -59,6 +78,7 @@ class CachedSerializerSessionInterface(SecureCookieSessionInterface):
         if not cookie:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
+        cookie = canonical_cookie(cookie)
         known = self._verified.get(cookie)
         if known is None or known[0] is not serializer:
             try:
