@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 
 from ..errors import InvalidIdentity
 from ..mindset.vendor_api import ENDPOINTS, AuthRequest
@@ -26,6 +27,8 @@ DERIVED_HASH_LENGTH = 32
 DERIVED_SHAPE = re.compile(
     rf"[A-Za-z0-9_-]{{0,{DERIVED_PREFIX_LENGTH}}}-[0-9a-f]{{{DERIVED_HASH_LENGTH}}}"
 )
+# Full stops other than "." that domain names read as one (IDNA, UTS #46).
+_FULL_STOPS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
 def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthRequest:
@@ -52,13 +55,27 @@ def auth_request_for(user: CurrentUser, settings: MindsetSettings) -> AuthReques
     )
 
 
+def identity_fold(text: str) -> str:
+    """``text`` as a vendor comparing identities loosely may see it: NFKC, case folded, every
+    full stop a ".", and no format characters (zero-width spaces, joiners, marks)."""
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_FULL_STOPS)
+    folded = "".join(char for char in folded if unicodedata.category(char) != "Cf")
+    return unicodedata.normalize("NFKC", folded)
+
+
 def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
-    """The legacy endpoint knows users by email only: theirs, or ``<user id>@<domain>``.
+    """The legacy endpoint knows users by email only: theirs, or ``<local part>@<domain>``.
 
     The vendor never mails the address, so an email-shaped id on a domain the host owns is a
     stable identifier for users without an email. A user who later gains an email switches
     identifier (and history): hosts whose users may do that should leave every user on the
     domain form by not handing the broker an email.
+
+    The vendor may compare addresses without regard to case or Unicode form, so the local part
+    is the user's id only when :func:`identity_fold` leaves it as it is (lower-case ASCII ids
+    keep their identity) and it does not look derived; any other id gets its derived form
+    (:func:`derive_external_id`), whose digest keeps apart ids that fold alike (``Ada``,
+    ``ada``, their fullwidth forms).
     """
     setting = "MINDSET_LEGACY_EMAIL_DOMAIN"
     if user.email is not None:
@@ -78,7 +95,10 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
             f"The operator can set {setting} to identify such users as <user id>@<domain>.",
             log_hint=f"user without an email on the legacy flavor; set {setting}",
         )
-    address = f"{user.id}@{domain}"
+    local = user.id
+    if identity_fold(local) != local or DERIVED_SHAPE.fullmatch(local):
+        local = derive_external_id(local)
+    address = f"{local}@{domain}"
     if not is_address(address):
         raise InvalidIdentity(
             f"The signed-in user's id cannot form an address with {setting} that Mindset "
@@ -90,9 +110,11 @@ def legacy_email_for(user: CurrentUser, domain: str | None) -> str:
 
 
 def on_domain(email: str, domain: str) -> bool:
-    """Whether ``email`` is an address on ``domain`` (domains compare case-insensitively)."""
-    shape = EMAIL_SHAPE.fullmatch(email)
-    return shape is not None and shape["domain"].casefold() == domain.casefold()
+    """Whether ``email`` is an address on ``domain``, compared as :func:`identity_fold` sees
+    them (a fullwidth letter, a trailing zero-width space or an ideographic full stop for "."
+    leave the domain the same to a vendor that normalises)."""
+    shape = EMAIL_SHAPE.fullmatch(identity_fold(email))
+    return shape is not None and shape["domain"] == identity_fold(domain)
 
 
 def external_id_for(user_id: str, *, derive: bool) -> str:
