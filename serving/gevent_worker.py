@@ -43,23 +43,11 @@ from gunicorn.http import errors as http_errors
 from gunicorn.sock import ssl_context
 from gunicorn.workers import ggevent
 
+from . import refusals as answer
 from .accepting import ACCEPT_BURST, SheddingPool, take_one_queued
 from .json_logs import BootRefusalAsLogLine
 from .overload import InFlight, Overloaded
-from .refusals import (
-    BAD_REQUEST,
-    EXPECTATION_FAILED,
-    HEADERS_TOO_LARGE,
-    INTERNAL,
-    NOT_IMPLEMENTED,
-    OVERLOADED,
-    REFUSAL_LINGER,
-    REQUEST_TIMEOUT,
-    URI_TOO_LONG,
-    HeaderTimeout,
-    Refusal,
-    refuse,
-)
+from .refusals import REFUSAL_LINGER, HeaderTimeout, Refusal, refuse
 from .settings import accepted
 
 WAITING_PHASES = ("new", "idle", "headers")
@@ -70,25 +58,32 @@ NEXT_REQUEST_YIELD = 1e-6
 # What the server answers for each error gunicorn's request parser raises (its exception
 # classes are undocumented: the contract test checks them), and for the broker's own.
 _REFUSALS: tuple[tuple[type[BaseException], Refusal], ...] = (
-    (HeaderTimeout, REQUEST_TIMEOUT),
-    (Overloaded, OVERLOADED),
-    (http_errors.LimitRequestLine, URI_TOO_LONG),
-    (http_errors.LimitRequestHeaders, HEADERS_TOO_LARGE),
-    (http_errors.ExpectationFailed, EXPECTATION_FAILED),
-    (http_errors.UnsupportedTransferCoding, NOT_IMPLEMENTED),
+    (HeaderTimeout, answer.REQUEST_TIMEOUT),
+    (Overloaded, answer.OVERLOADED),
+    (http_errors.LimitRequestLine, answer.URI_TOO_LONG),
+    (http_errors.LimitRequestHeaders, answer.HEADERS_TOO_LARGE),
+    (http_errors.ExpectationFailed, answer.EXPECTATION_FAILED),
+    (http_errors.UnsupportedTransferCoding, answer.NOT_IMPLEMENTED),
     # A server setting gunicorn cannot honour is the operator's problem, not the client's.
-    (http_errors.ConfigurationProblem, INTERNAL),
-    (http_errors.ParseException, BAD_REQUEST),
-    (ssl.SSLError, BAD_REQUEST),
+    (http_errors.ConfigurationProblem, answer.INTERNAL),
+    (http_errors.ParseException, answer.BAD_REQUEST),
+    (ssl.SSLError, answer.BAD_REQUEST),
 )
 
 
 def refusal_for(error: BaseException) -> Refusal:
     """What the server answers for ``error``; anything unknown is the server's own fault."""
-    for kind, answer in _REFUSALS:
+    for kind, refusal in _REFUSALS:
         if isinstance(error, kind):
-            return answer
-    return INTERNAL
+            return refusal
+    return answer.INTERNAL
+
+
+def _read_ahead(current: Any) -> bool:
+    """Whether gunicorn's parser holds bytes past the connection's last request, read with it
+    (its ``unreader.buf``, undocumented: the contract test checks it)."""
+    buffered = getattr(getattr(getattr(current, "request", None), "unreader", None), "buf", None)
+    return buffered is not None and len(buffered.getvalue()) > 0
 
 
 class DeadlineSocket:
@@ -143,11 +138,13 @@ class DeadlineSocket:
         finally:
             self.sock.close()
 
-    def wait_for_next_request(self, keepalive: float) -> None:
+    def wait_for_next_request(self, keepalive: float, *, begun: bool = False) -> None:
+        """``begun``: bytes of the next request are in already (pipelined behind the last
+        one), so its header deadline runs from now, not the keep-alive wait."""
         self.flush()
         self.hold_next_write = False
-        self.phase = "idle"
-        self.deadline = time.monotonic() + keepalive
+        self.phase = "headers" if begun else "idle"
+        self.deadline = time.monotonic() + (self.header_seconds if begun else keepalive)
 
     def recv(self, size: int) -> bytes:
         self.flush()
@@ -216,7 +213,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
     def _next_request(self) -> Iterator[None]:
         conn: DeadlineSocket = self.current.conn
         if conn.phase != "new":
-            conn.wait_for_next_request(self.cfg.keepalive)
+            conn.wait_for_next_request(self.cfg.keepalive, begun=_read_ahead(self.current))
             self.waiting[conn] = None
             # A saturated worker's turn lasts as long as all its ready requests, and the
             # listener is looked at once per turn: a burst of new clients waited up to a second
@@ -238,11 +235,12 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         return self._next_request()
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> Any:
+        self.current.request = req
         sock.start_response()
         self.waiting.pop(sock, None)
         if not self.in_flight.admit():
             raw = sock.sock
-            refuse(raw, Overloaded(), OVERLOADED)
+            refuse(raw, Overloaded(), answer.OVERLOADED)
             util.close_graceful(raw, timeout=REFUSAL_LINGER)
             raise StopIteration  # base_async.handle: end this connection
         try:

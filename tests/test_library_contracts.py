@@ -18,6 +18,8 @@ from gevent.pool import Pool
 from gevent.server import StreamServer
 from gunicorn import util as gunicorn_util
 from gunicorn.http import errors as gunicorn_http_errors
+from gunicorn.http import message as gunicorn_message
+from gunicorn.http import unreader as gunicorn_unreader
 from gunicorn.workers import base, base_async, ggevent
 from limits.storage import MemoryStorage
 from requests.adapters import HTTPAdapter
@@ -170,6 +172,17 @@ def test_the_request_parser_raises_the_errors_the_refusals_name(name: str) -> No
     kind = getattr(gunicorn_http_errors, name, None)
     assert isinstance(kind, type), why.format(f"gunicorn.http.errors.{name}")
     assert issubclass(kind, Exception), why.format(f"gunicorn.http.errors.{name} is an Exception")
+
+
+def test_a_request_shows_the_bytes_its_parser_read_past_it() -> None:
+    why = relied_on(WORKER, "gunicorn", version("gunicorn"), "{}")
+    assert "self.unreader = unreader" in inspect.getsource(gunicorn_message.Message.__init__), (
+        why.format("Message.unreader, the parser's unreader")
+    )
+    # What the parser read past a request is kept in the unreader's buf (a BytesIO).
+    held = gunicorn_unreader.Unreader()
+    held.unread(b"GET / HT")
+    assert held.buf.getvalue() == b"GET / HT", why.format("Unreader.buf holds unread bytes")
 
 
 def test_the_workers_run_loop_reads_what_the_broker_reimplements() -> None:

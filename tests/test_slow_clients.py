@@ -196,3 +196,30 @@ def test_stalled_connections_do_not_stop_the_worker(
         finally:
             for sock in stalled:
                 sock.close()
+
+
+def test_half_of_a_pipelined_request_gets_the_header_deadline_not_the_keepalive(
+    standin: StandinProcess, tmp_path: Path
+) -> None:
+    # One whole request, then half of the next: the bytes of the second are in already, so
+    # its header deadline runs (408), not the keep-alive wait for a first byte (75 s).
+    env = server_settings(standin, BROKER_KEEPALIVE="75")
+    with BrokerServer(env, tmp_path, workers=1) as server:
+        sock = socket.create_connection(address(server.url))
+        try:
+            sent = time.monotonic()
+            sock.sendall(
+                b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\nGET /healthz HTTP/1.1\r\nHost: bro"
+            )
+            sock.settimeout(HEADER_TIMEOUT + 10)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+            closed_after = time.monotonic() - sent
+        finally:
+            sock.close()
+    first, _, rest = received.partition(b"\r\n\r\n")
+    assert first.startswith(b"HTTP/1.1 200"), received
+    assert b"HTTP/1.1 408 Request Timeout" in rest, received
+    assert b'"error": "request_timeout"' in rest, received
+    assert HEADER_TIMEOUT - 0.5 <= closed_after < HEADER_TIMEOUT + 3
