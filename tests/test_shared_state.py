@@ -14,13 +14,15 @@ from typing import Any
 import pytest
 
 from flask_token_broker.minting.sealing import Sealer, derive_key
-from flask_token_broker.minting.shared_state import SharedState
+from flask_token_broker.minting.shared_state import Flight, SharedState
 from flask_token_broker.minting.tokens import MindsetTokens
+from flask_token_broker.settings import RedisSettings
 from flask_token_broker.state import current_broker
 from flask_token_broker.users import CurrentUser
 from harness.processes import free_port
 from harness.redis_process import RedisProcess
 
+from . import fake_secrets
 from .conftest import LogLines, build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, jwt_with_exp, wait_until
 
@@ -217,3 +219,25 @@ def test_sealed_values_open_only_with_the_same_key_and_context() -> None:
     assert Sealer(derive_key("secret-two", "redis-values")).open(sealed, b"key-a") is None
     assert sealer.open(sealed[:-1] + bytes([sealed[-1] ^ 1]), b"key-a") is None
     assert sealer.open(b"short", b"key-a") is None
+
+
+def test_a_late_leader_never_releases_the_flight_another_instance_now_leads(
+    redis_server: RedisProcess,
+) -> None:
+    shared = SharedState(redis_server.url, RedisSettings(), fake_secrets.SECRET_KEY)
+    try:
+        late = shared.begin("ada-key", 100, reuse=False)  # a flight bounded to 100 ms
+        assert isinstance(late, Flight)
+        assert late.leader
+        time.sleep(0.3)  # its lock has expired: the leader overran its bound
+        current = shared.begin("ada-key", 10_000, reuse=False)
+        assert isinstance(current, Flight)
+        assert current.leader
+        shared.finish_flight(late, {"token": "tok-late"})
+        # The late finisher published its outcome, but the lock is still the current leader's.
+        follower = shared.begin("ada-key", 10_000, reuse=False)
+        assert isinstance(follower, Flight)
+        assert not follower.leader
+        assert follower.flight_id == current.flight_id
+    finally:
+        shared.client.close()
