@@ -8,6 +8,7 @@ the four held ones are answered normally, and the refusal is counted in ``/metri
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from serving.settings import MAX_IN_FLIGHT
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .conftest import KNOWN_SECRETS, mindset_settings
+from .raw_http import address
 
 pytestmark = pytest.mark.network
 
@@ -167,3 +169,46 @@ def test_a_bad_max_in_flight_stops_the_server_naming_it(tmp_path: Path) -> None:
     assert "broker configuration error: BROKER_MAX_IN_FLIGHT must be a whole number" in (
         server.logs()
     )
+
+
+def raw_request(url: str, request: bytes, *, read: bool) -> bytes:
+    with socket.create_connection(address(url), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        if not read:
+            return b""  # the client leaves before the answer
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+        return received
+
+
+def test_the_in_flight_count_comes_back_however_requests_end(
+    standin: StandinProcess, tmp_path: Path
+) -> None:
+    # Two: a request whose client left may still be finishing when the next one comes.
+    env = mindset_settings(
+        MINDSET_API_HOST=standin.url,
+        BROKER_MAX_IN_FLIGHT="2",
+        BROKER_RATE_LIMIT="100000/minute",
+        BROKER_RATE_LIMIT_PER_IP="100000/minute",
+    )
+    cookie = session_cookie({"user_id": "ada"})
+    closing = (
+        f"GET /api/getusertoken HTTP/1.1\r\nHost: b\r\nCookie: session={cookie}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    # An exception inside the app (the user's id cannot be a Mindset externalId: 422).
+    failing = (
+        "GET /api/getusertoken HTTP/1.1\r\nHost: b\r\nConnection: close\r\n"
+        f"Cookie: session={session_cookie({'user_id': 'not|valid'})}\r\n\r\n"
+    ).encode()
+    with BrokerServer(env, tmp_path, workers=1) as server:
+        for _ in range(334):
+            assert raw_request(server.url, closing, read=True).startswith(b"HTTP/1.1 200")
+            assert raw_request(server.url, failing, read=True).startswith(b"HTTP/1.1 422")
+            raw_request(server.url, closing, read=False)
+        time.sleep(0.5)  # the last abandoned request finishes
+        # Had any way of ending left a request counted, the bound of 2 would refuse these.
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda user: token(server.url, user), ["ada", "bob"]))
+        assert [answer.status_code for answer in answers] == [200, 200]
