@@ -223,3 +223,73 @@ def test_half_of_a_pipelined_request_gets_the_header_deadline_not_the_keepalive(
     assert b"HTTP/1.1 408 Request Timeout" in rest, received
     assert b'"error": "request_timeout"' in rest, received
     assert HEADER_TIMEOUT - 0.5 <= closed_after < HEADER_TIMEOUT + 3
+
+
+def read_until_closed(sock: socket.socket, within: float) -> bytes:
+    sock.settimeout(within)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+def test_the_header_deadline_starts_again_at_each_requests_first_byte(
+    standin: StandinProcess, tmp_path: Path
+) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\n"
+    env = server_settings(standin, BROKER_KEEPALIVE="30")
+    with BrokerServer(env, tmp_path, workers=1) as server:
+        # Idle longer than the header deadline between two requests: the idle wait is the
+        # keep-alive's, and the second request is served.
+        with socket.create_connection(address(server.url)) as sock:
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(HEADER_TIMEOUT + 1)
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        # A second request that starts and never ends: 408 a header deadline after its first
+        # byte, on the same kept-alive connection.
+        with socket.create_connection(address(server.url)) as sock:
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+            time.sleep(1.0)
+            started = time.monotonic()
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+            answer = read_until_closed(sock, HEADER_TIMEOUT + 10)
+            took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert HEADER_TIMEOUT - 0.5 <= took < HEADER_TIMEOUT + 3
+
+
+def still_open(sock: socket.socket) -> bool:
+    sock.settimeout(0.5)
+    try:
+        return sock.recv(1) != b""
+    except TimeoutError:
+        return True
+
+
+def test_a_full_worker_sheds_the_connection_that_has_waited_longest(
+    standin: StandinProcess, tmp_path: Path
+) -> None:
+    # A worker whose every slot is taken closes the connection that has waited longest, so
+    # that it keeps a slot to accept the next client with.
+    env = server_settings(standin, BROKER_WORKER_CONNECTIONS="3")
+    with BrokerServer(env, tmp_path, workers=1) as server:
+        held: list[socket.socket] = []
+        try:
+            for _ in range(3):
+                held.append(socket.create_connection(address(server.url)))
+                time.sleep(0.3)
+            first, second, third = held
+            # The third filled the worker: the first, the longest waiting, was shed for it.
+            assert read_until_closed(first, 5) == b""
+            assert still_open(second)
+            assert still_open(third)
+            # A fourth client is served, and fills the worker again: now the second goes.
+            assert requests.get(f"{server.url}/healthz", timeout=5).status_code == 200
+            assert read_until_closed(second, 5) == b""
+            assert still_open(third)
+        finally:
+            for sock in held:
+                sock.close()
