@@ -1,4 +1,11 @@
-"""BROKER_ALLOWED_HOSTS: any other Host is a JSON 400, and no answer reflects it."""
+"""BROKER_ALLOWED_HOSTS: any other Host is a JSON 400, and no answer reflects it.
+
+Careless changes these tests catch (``protection/hosts.py``): the refused Host echoed in the
+body, a header or the log line at full length; a listed host refused for its case or its
+port; a dotted entry's subdomains refused, or a host that merely ends with the name allowed
+(``broker.example.com.evil.example``); the host app's own ``TRUSTED_HOSTS`` overwritten; the
+production server answering another Host; a slash redirect naming the Host it was sent.
+"""
 
 from __future__ import annotations
 

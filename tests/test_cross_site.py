@@ -1,4 +1,14 @@
-"""Cross-site protection and CORS on the token routes and the demo login."""
+"""Cross-site protection and CORS on the token routes and the demo login.
+
+Careless changes these tests catch (``protection/cross_site.py``): an unknown
+``Sec-Fetch-Site`` value let through instead of refused; ``same-site`` taken as
+``same-origin``; an Origin compared with its case or spacing as sent; ``Access-Control-Allow-
+Origin: *`` or an echoed unlisted origin; credentials allowed without a listed origin; the
+CORS headers set on a 403; ``Vary: Origin`` dropped from an answer, or added twice; a
+navigation allowed on a view not marked for it, or for an iframe or a POST; a preflight that
+lets through a header outside the list; the cross-site check run after the user lookup or the
+rate limit.
+"""
 
 from __future__ import annotations
 

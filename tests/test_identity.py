@@ -1,4 +1,12 @@
-"""How host users become Mindset identifiers: strict, derived, stable."""
+"""How host users become Mindset identifiers: strict, derived, stable.
+
+Careless changes these tests catch (``minting/identity.py``, with ``test_identity_*.py``): a
+derivation that folds case, trims, or encodes differently (orphaning today's users' history);
+two ids deriving one identifier; an id that equals another user's derived id passed through
+as that user; strict mode deriving, or derive mode refusing; an email accepted beyond the
+vendor's length or shape; legacy addresses that fold into one another, or a host address on
+the reserved domain slipping through in another case or Unicode form.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""The access line, the user hash, and the redaction safety net."""
+"""The access line, the user hash, and the redaction safety net.
+
+Careless changes these tests catch (``observability/redaction.py``, ``observability/logs.py``):
+a secret masked in the message but not in its arguments, ``extra`` fields, dictionary keys,
+exception text or stack; a short ordinary word masked, or an eight-character secret not; a
+request's secrets (its cookies, its token) kept after the request; a record whose arguments do
+not fit its format breaking the request; the user's raw id, or an unkeyed hash of it, in the
+access line; another handler seeing a record unmasked.
+"""
 
 from __future__ import annotations
 

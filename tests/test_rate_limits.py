@@ -1,4 +1,12 @@
-"""Rate limits on the token routes: per signed-in user, per client address, shared or not."""
+"""Rate limits on the token routes: per signed-in user, per client address, shared or not.
+
+Careless changes these tests catch (``protection/rate_limits.py``): one budget for all users,
+or per request; an address or a user id written to the counter store; a forwarded address
+believed without trusted proxies; an IPv6 client given a budget per address, or an
+IPv4-mapped address counted apart from its IPv4 one; counting that stops when Redis fails
+instead of falling back to memory, or never returns to Redis; a 429 without ``Retry-After``,
+or after the vendor was called; the memory store swept by its 10 ms timer again.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,10 @@
-"""BROKER_USER_RESOLVER=headers: a proxy's identity headers, believed only from trusted peers."""
+"""BROKER_USER_RESOLVER=headers: a proxy's identity headers, believed only from trusted peers.
+
+Careless changes these tests catch (``users/headers.py``): identity headers believed from any
+peer, or from an untrusted peer that sends ``X-Forwarded-For``; a peer that is not an IP
+address taken as trusted, even when every address is; a scoped link-local proxy compared as
+text rather than by its network; a trusted proxy without the user header taken as a user.
+"""
 
 from __future__ import annotations
 

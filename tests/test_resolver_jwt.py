@@ -2,6 +2,13 @@
 
 The JWKS is served by a real HTTP server on loopback, so fetching, caching and refreshing on
 an unknown ``kid`` go through PyJWT's own client exactly as in production.
+
+Careless changes these tests catch (``users/jwt.py``, ``users/jwks.py``): the algorithm taken
+from the token (``none``, HMAC keyed with the public key); ``exp`` not required; the issuer or
+audience ignored when set, or the resolver started in production without an audience; a key
+set fetched for every unknown ``kid``, or for every request during a provider outage; a
+redirect followed to keys elsewhere; an unbounded or endless key-set read; the token or the
+whole ``kid`` in a log line.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@
 The file's content (less one trailing newline) is the value; ``NAME`` and ``NAME_FILE`` both
 set, or a file that cannot be read, are configuration errors that name the variable and the
 path and never quote the content. ``config check`` says where each secret came from.
+
+Careless changes these tests catch (``settings/secret_files.py``): the content quoted in an
+error; more than one trailing newline stripped, or none; a FIFO or device opened in a way
+that waits for a writer; a file of any size read whole; a key a header cannot carry accepted
+and left to fail every request; ``NAME`` and ``NAME_FILE`` both set and one silently winning.
 """
 
 from __future__ import annotations

@@ -1,4 +1,11 @@
-"""The standalone broker's session interface: Flask's cookies, its serializer built once."""
+"""The standalone broker's session interface: Flask's cookies, its serializer built once.
+
+Careless changes these tests catch (``users/session_cookie.py``): a kept cookie taken after
+the session lifetime, or after ``SECRET_KEY`` changed; a cookie signed with another key
+accepted; the kept values shared with (and changed by) a request that edits its session; the
+store keyed by the cookie as sent, so that spellings of one cookie each take a slot; a forged
+signed part taken for a kept cookie's; the store growing past its bound.
+"""
 
 from __future__ import annotations
 

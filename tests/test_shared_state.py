@@ -1,5 +1,12 @@
 """Two broker instances sharing a real ``redis-server``: coalescing and reuse across instances,
-nothing readable in Redis, and no lost request when Redis goes away."""
+nothing readable in Redis, and no lost request when Redis goes away.
+
+Careless changes these tests catch (``minting/shared_state.py``, ``minting/sealing.py``, with
+``test_invariants.py``): a token or a failure stored readable; a sealed value opening under
+another key or moved to another user's key; a nonce reused; a late leader releasing the lock
+another instance now holds; a failure kept and served after its flight; a Redis outage
+failing requests instead of falling back to this instance alone.
+"""
 
 from __future__ import annotations
 
