@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
+from flask_token_broker import TokenBroker
+from flask_token_broker.protection.hosts import LowerCaseHost
 from flask_token_broker.settings import ConfigError, load_settings
 
 from .broker_server import BrokerServer
@@ -152,3 +155,22 @@ def test_the_production_server_takes_a_listed_host_in_any_case(server: BrokerSer
     )
     assert response.status_code == 401
     assert response.json()["error"] == "not_signed_in"
+
+
+def test_a_host_apps_own_trusted_hosts_are_kept() -> None:
+    app = Flask(__name__)
+    app.config.update(mindset_settings(BROKER_ALLOWED_HOSTS="broker.test"))
+    app.config["TRUSTED_HOSTS"] = ["host.example"]
+    TokenBroker(app, resolver=lambda: None)
+    assert app.config["TRUSTED_HOSTS"] == ["host.example"]
+    client = app.test_client()
+    assert client.get("/api/getusertoken", headers={"Host": "host.example"}).status_code == 401
+    # The host's own list decides, not BROKER_ALLOWED_HOSTS; and it compares as the host set it.
+    assert client.get("/api/getusertoken", headers={"Host": "broker.test"}).status_code == 400
+    assert client.get("/api/getusertoken", headers={"Host": "HOST.example"}).status_code == 400
+
+
+def test_without_allowed_hosts_nothing_is_set_or_lowered() -> None:
+    app = build_app(mindset_settings())
+    assert not app.config.get("TRUSTED_HOSTS")
+    assert not isinstance(app.wsgi_app, LowerCaseHost)
