@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 
 from app import create_app
 from flask_token_broker.settings import (
+    DEMO_LOGIN_IN_PRODUCTION,
     ConfigError,
+    check_configuration,
     find_problems,
     load_settings,
     parse_account_uids,
@@ -284,3 +286,28 @@ def test_every_missing_credential_is_named_at_once() -> None:
     problems = find_problems({"TYPINGMIND_JWT_SECRET": "short"})
     named = [problem.split()[0] for problem in problems]
     assert named == ["TYPINGMIND_URL", "TYPINGMIND_JWT_SECRET"]
+
+
+def test_config_check_reads_the_demo_login_default_as_start_up_does() -> None:
+    # The demo login defaults to on with the sandbox: config check's reading (which notes
+    # refusals instead of raising) must hand the same default through, set or refused.
+    problems, sandbox = check_configuration({"SECRET_KEY": fake_secrets.SECRET_KEY})
+    assert problems == []
+    assert sandbox.demo_login is True
+    problems, refused = check_configuration(
+        {"SECRET_KEY": fake_secrets.SECRET_KEY, "BROKER_DEMO_LOGIN": "perhaps"}
+    )
+    assert any("BROKER_DEMO_LOGIN" in problem for problem in problems)
+    assert refused.demo_login is True
+
+
+def test_production_config_check_refuses_the_sandboxs_demo_login_by_its_default() -> None:
+    # In production on purpose (BROKER_SANDBOX=1), with no vendor settings, the demo login is
+    # on by default: config check must refuse it though nobody set BROKER_DEMO_LOGIN.
+    source = {
+        "BROKER_ENV": "production",
+        "BROKER_SANDBOX": "1",
+        "SECRET_KEY": fake_secrets.SECRET_KEY,
+    }
+    assert DEMO_LOGIN_IN_PRODUCTION in find_problems(source)
+    assert DEMO_LOGIN_IN_PRODUCTION not in find_problems({**source, "BROKER_DEMO_LOGIN": "0"})

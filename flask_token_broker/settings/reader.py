@@ -52,10 +52,6 @@ class Reader:
             self.refuse(str(error))
             return None
 
-    def text(self, name: str) -> str | None:
-        value = self.raw(name)
-        return None if value is None else str(value)
-
     def read(self, setting: Setting, default: Any = MISSING) -> Any:
         """The setting's value, or its default (``default`` when given) when it is unset."""
         value = self.raw(setting.name)
