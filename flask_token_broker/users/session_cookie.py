@@ -78,8 +78,12 @@ class CachedSerializerSessionInterface(SecureCookieSessionInterface):
         if not cookie:
             return self.session_class()
         max_age = int(app.permanent_session_lifetime.total_seconds())
-        cookie = canonical_cookie(cookie)
+        # Keys are canonical, and Flask writes cookies in that form: the text as sent finds a
+        # kept cookie at once; only another spelling pays for re-encoding its signature.
         known = self._verified.get(cookie)
+        if known is None:
+            cookie = canonical_cookie(cookie)
+            known = self._verified.get(cookie)
         if known is None or known[0] is not serializer:
             try:
                 values, signed = serializer.loads(cookie, max_age=max_age, return_timestamp=True)
