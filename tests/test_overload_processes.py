@@ -24,7 +24,7 @@ from serving.settings import MAX_IN_FLIGHT
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .conftest import KNOWN_SECRETS, mindset_settings
-from .raw_http import address
+from .raw_http import address, read_until_closed
 
 pytestmark = pytest.mark.network
 
@@ -176,10 +176,7 @@ def raw_request(url: str, request: bytes, *, read: bool) -> bytes:
         sock.sendall(request)
         if not read:
             return b""  # the client leaves before the answer
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-        return received
+        return read_until_closed(sock, TIMEOUT)
 
 
 def test_the_in_flight_count_comes_back_however_requests_end(

@@ -25,7 +25,7 @@ from serving.settings import HEADER_TIMEOUT as HEADER_TIMEOUT_SETTING
 from . import fake_secrets
 from .broker_server import BrokerServer, session_cookie
 from .conftest import mindset_settings
-from .raw_http import address, parse
+from .raw_http import address, parse, read_until_closed
 
 pytestmark = pytest.mark.network
 
@@ -211,10 +211,7 @@ def test_half_of_a_pipelined_request_gets_the_header_deadline_not_the_keepalive(
             sock.sendall(
                 b"GET /healthz HTTP/1.1\r\nHost: broker\r\n\r\nGET /healthz HTTP/1.1\r\nHost: bro"
             )
-            sock.settimeout(HEADER_TIMEOUT + 10)
-            received = b""
-            while chunk := sock.recv(65536):
-                received += chunk
+            received = read_until_closed(sock, HEADER_TIMEOUT + 10)
             closed_after = time.monotonic() - sent
         finally:
             sock.close()
@@ -223,14 +220,6 @@ def test_half_of_a_pipelined_request_gets_the_header_deadline_not_the_keepalive(
     assert b"HTTP/1.1 408 Request Timeout" in rest, received
     assert b'"error": "request_timeout"' in rest, received
     assert HEADER_TIMEOUT - 0.5 <= closed_after < HEADER_TIMEOUT + 3
-
-
-def read_until_closed(sock: socket.socket, within: float) -> bytes:
-    sock.settimeout(within)
-    received = b""
-    while chunk := sock.recv(65536):
-        received += chunk
-    return received
 
 
 def test_the_header_deadline_starts_again_at_each_requests_first_byte(
