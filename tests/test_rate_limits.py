@@ -159,6 +159,7 @@ def redis_url() -> Iterator[str]:
         yield redis_server.url
 
 
+@pytest.mark.network
 def test_with_redis_instances_share_one_budget(vendor: Any, redis_url: str) -> None:
     settings = {"BROKER_REDIS_URL": redis_url, "BROKER_RATE_LIMIT": "2/minute"}
     first: FlaskClient = limited_app(**settings).test_client()
@@ -231,6 +232,7 @@ def test_hashed_addresses_still_have_their_own_budgets(vendor: Any) -> None:
     assert other.status_code == 401
 
 
+@pytest.mark.network
 def test_redis_never_holds_a_client_address(vendor: Any, redis_url: str) -> None:
     import redis
 
