@@ -63,7 +63,8 @@ MAX_RECHECK_EXPONENT = 5
 
 def client_address() -> str:
     """The caller's address as trusted by ``BROKER_PROXY_HOPS`` (see ``ProxyFix``)."""
-    return request.remote_addr or "unknown"
+    # Any fixed text would do: the addressless requests share one budget, whatever it is named.
+    return request.remote_addr or "unknown"  # pragma: no mutate
 
 
 def address_group(address: str, ipv6_prefix: int) -> str:
@@ -81,7 +82,7 @@ def address_group(address: str, ipv6_prefix: int) -> str:
         return address
     if ip.ipv4_mapped is not None:
         return str(ip.ipv4_mapped)
-    return str(ipaddress.IPv6Network((ip, ipv6_prefix), strict=False))
+    return str(ipaddress.IPv6Interface((ip, ipv6_prefix)).network)
 
 
 class AddressKey:
@@ -90,13 +91,14 @@ class AddressKey:
     instances sharing Redis share counters and nobody reading Redis without the key learns or
     can test an address."""
 
-    def __init__(self, secret_key: str, ipv6_prefix: int = 64) -> None:
+    def __init__(self, secret_key: str, ipv6_prefix: int) -> None:
         self._key = derive_key(secret_key, "rate-limit addresses")
         self.ipv6_prefix = ipv6_prefix
 
     def __call__(self) -> str:
         group = address_group(client_address(), self.ipv6_prefix)
-        address = group.encode("utf-8", "surrogatepass")
+        # UTF-8; a lone surrogate (no server sends one, a hostile one might) still has a key.
+        address = group.encode(errors="surrogatepass")
         digest = hmac.new(self._key, address, hashlib.sha256).hexdigest()
         return digest[:ADDRESS_HASH_LENGTH]
 
@@ -112,6 +114,10 @@ class Breach(NamedTuple):
 
 class RateLimits:
     """The app's two limits, its counter store and the in-memory fallback while Redis is out."""
+
+    # The back-off of rechecks while Redis is out: set when it goes out, read only until then.
+    _rechecks: int
+    _last_recheck: float
 
     def __init__(
         self, settings: Settings, address_key: AddressKey, resolve_user: UserResolver
@@ -131,7 +137,8 @@ class RateLimits:
         self.storage: Storage = (
             RedisStorage(
                 settings.redis_url,
-                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+                # redis-py would wait 5 s to connect; given None, it would take socket_timeout.
+                socket_connect_timeout=REDIS_TIMEOUT_SECONDS,  # pragma: no mutate
                 socket_timeout=REDIS_TIMEOUT_SECONDS,
             )
             if settings.redis_url
@@ -145,8 +152,6 @@ class RateLimits:
             else None
         )
         self.storage_dead = False
-        self._rechecks = 0
-        self._last_recheck = 0.0
 
     def _user_key(self) -> str | None:
         """The per-user limit's key, or None when nobody is signed in (the limit is skipped)."""
@@ -210,7 +215,6 @@ class RateLimits:
         """429 in the broker's error shape; ``Retry-After`` is when the window lets one through."""
         assign_request_id()  # the limits run before the blueprints' own hooks
         retry_after = self._seconds_until_reset(breach)
-        telemetry.note(outcome="rate_limited")
         telemetry.emit("rate_limited", scope=breach.scope)
         log.info(
             "rate_limited: %s limit %s reached; the caller must wait %d s",
@@ -232,10 +236,10 @@ class RateLimits:
             window = breach.counted_by.get_window_stats(
                 breach.item, KEY_PREFIX, breach.key, breach.scope
             )
-            reset_at = float(int(window.reset_time + 1))
+            reset_at: float = int(window.reset_time + 1)
         except Exception:  # the counter store failing here must not turn a 429 into a 500
             log.warning("could not read the rate limit window; answering Retry-After 1")
-            reset_at = time.time() + 1
+            reset_at = time.time()  # unknown: the shortest wait, below
         return max(1, math.ceil(reset_at - time.time()))
 
     def readiness(self) -> tuple[str, dict[str, Any]]:
@@ -250,11 +254,8 @@ class RateLimits:
         return "ok", {"storage": "redis"}
 
     def close(self) -> None:
-        """Release the counter stores' timers and connections (tests build many apps)."""
+        """Release the Redis client's connections (in-memory stores hold none)."""
         for storage in (self.storage, self._fallback_storage):
-            timer = getattr(storage, "timer", None)
-            if timer is not None:
-                timer.cancel()
             client = getattr(storage, "storage", None)
             close = getattr(client, "close", None)
             if callable(close):
