@@ -189,7 +189,7 @@ def test_readiness_degrades_while_open_and_recovers_after_a_probe(
     assert check()[0] == "ok"
     assert broker.mindset is not None
     clock = Clock()
-    broker.mindset.breaker._clock = clock
+    broker.mindset.guarded_call.breaker._clock = clock
 
     with responses.RequestsMock(assert_all_requests_are_fired=True) as vendor:
         vendor.post(AUTH_URL, status=502)

@@ -128,10 +128,10 @@ class MindsetTokens:
         self.settings = settings
         self.resilience = resilience or ResilienceSettings()
         self.guarded_call = GuardedCall(client, self.resilience)
-        self.breaker = self.guarded_call.breaker
         self.shared = shared
         # Without a shared secret (SECRET_KEY), keys only need to agree within this process.
-        self.key_secret = key_secret or os.urandom(32)
+        # Any length of random secret would do as well as 32 bytes: no behaviour hangs on it.
+        self.key_secret = key_secret or os.urandom(32)  # pragma: no mutate
         self.key_parts = (client.flavor, client.url, settings.app_uid)
         self.reuse = ReusePolicy(settings)
         self.local_tokens = LocalTokens()
@@ -164,10 +164,9 @@ class MindsetTokens:
         (token, outcome), shared = self.coalescer.run(key, lambda: self._obtain(key, request))
         if shared and outcome != "reused":
             outcome = "coalesced"
-        if outcome != "minted":
-            # A token this request did not mint is still its credential: masked in its log
-            # lines (a minted one is, from the moment the vendor handed it over: _mint).
-            redaction.request_secret(token)
+        # Whether minted, reused or another request's, the token is this request's credential:
+        # masked in its log lines.
+        redaction.request_secret(token)
         telemetry.token_outcome("mindset", outcome)
         return token
 
@@ -184,7 +183,7 @@ class MindsetTokens:
         if flight is not None and not flight.leader:
             token = self._token_from(shared.await_flight(flight, self.flight_seconds))
             if token is not None:
-                self._keep(key, token, share=False)
+                self._keep(key, token)
                 return token, "coalesced"
             flight = None  # the leader vanished or Redis failed: mint here
         return self._mint(key, request, flight), "minted"
@@ -192,28 +191,26 @@ class MindsetTokens:
     def _mint(self, key: str, request: AuthRequest, flight: Flight | None = None) -> str:
         try:
             token = self.guarded_call(request)
-            redaction.request_secret(token)
-        except BrokerError as error:
-            if flight is not None and self.shared is not None:
-                failure = {"error": type(error).__name__, "retry_after": error.retry_after}
-                self.shared.finish_flight(flight, failure)
+        except Exception as error:
+            self._finish(flight, _failure_of(error))
             raise
-        except Exception:
-            if flight is not None and self.shared is not None:
-                self.shared.finish_flight(flight, {})
-            raise
-        self._keep(key, token, share=True)
-        if flight is not None and self.shared is not None:
-            self.shared.finish_flight(flight, {"token": token})
+        until = self._keep(key, token)
+        if until is not None and self.shared is not None:
+            self.shared.put_token(key, token, until)
+        self._finish(flight, {"token": token})
         return token
 
-    def _keep(self, key: str, token: str, *, share: bool) -> None:
+    def _keep(self, key: str, token: str) -> float | None:
+        """Keep ``token`` in this process while it is safe to reuse; until when, if at all."""
         until = self.reuse.reusable_until(token, time.time())
-        if until is None:
-            return
-        self.local_tokens.put(key, token, until)
-        if share and self.shared is not None:
-            self.shared.put_token(key, token, until)
+        if until is not None:
+            self.local_tokens.put(key, token, until)
+        return until
+
+    def _finish(self, flight: Flight | None, outcome: dict[str, Any]) -> None:
+        """Tell the instances waiting on this one's flight how it ended, and release it."""
+        if flight is not None and self.shared is not None:
+            self.shared.finish_flight(flight, outcome)
 
     @staticmethod
     def _token_from(outcome: dict[str, Any] | None) -> str | None:
@@ -232,6 +229,14 @@ class MindsetTokens:
             "its log line says why",
             retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
         )
+
+
+def _failure_of(error: Exception) -> dict[str, Any]:
+    """A failure as the waiting instances learn it: a :class:`BrokerError` they raise in turn;
+    anything else (a bug here) as no outcome at all, so each of them calls the vendor itself."""
+    if isinstance(error, BrokerError):
+        return {"error": type(error).__name__, "retry_after": error.retry_after}
+    return {}
 
 
 def _shared_errors() -> dict[str, type[BrokerError]]:
