@@ -92,7 +92,9 @@ package: $(VENV)/.dev
 # tests against each mutant; fails while any mutant survives. Incremental: mutants/ keeps the
 # verdicts, so only changed functions and the last run's survivors are tested again (remove
 # mutants/ for a full run). HYPOTHESIS_PROFILE: the same examples for every mutant (conftest).
+# The shared state's tests (marker `redis`) run against a real redis-server on loopback.
 mutation: $(VENV)/.dev
+	scripts/install-system-packages.sh redis-server
 	HYPOTHESIS_PROFILE=mutation $(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py --survivors \
 		| HYPOTHESIS_PROFILE=mutation xargs -r $(BIN)/mutmut run --max-children 2 >/dev/null

@@ -33,11 +33,27 @@ from . import fake_secrets
 from .conftest import LogLines, build_app, mindset_settings, sign_in
 from .gated_vendor import WAIT, GatedVendor, attach, jwt_with_exp, wait_until
 
-pytestmark = pytest.mark.network
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(scope="module")
+def module_redis() -> Iterator[RedisProcess]:
+    with RedisProcess() as server:
+        yield server
 
 
 @pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
+def redis_server(module_redis: RedisProcess) -> RedisProcess:
+    """The module's redis-server, emptied: each test starts with nothing shared."""
+    client = module_redis.client()
+    client.flushall()
+    client.close()
+    return module_redis
+
+
+@pytest.fixture
+def stoppable_redis() -> Iterator[RedisProcess]:
+    """A redis-server of the test's own, which it may stop and start again."""
     with RedisProcess() as server:
         yield server
 
@@ -169,9 +185,9 @@ def test_a_value_moved_to_another_key_does_not_open(redis_server: RedisProcess) 
 
 
 def test_stopping_redis_mid_run_loses_no_request(
-    redis_server: RedisProcess, pool: ThreadPoolExecutor, broker_logs: LogLines
+    stoppable_redis: RedisProcess, pool: ThreadPoolExecutor, broker_logs: LogLines
 ) -> None:
-    a, b = Instance(redis_server.url), Instance(redis_server.url)
+    a, b = Instance(stoppable_redis.url), Instance(stoppable_redis.url)
     assert a.get("warm-up")[0] == 200
     a.vendor.hold()
     first = pool.submit(a.get)
@@ -179,7 +195,7 @@ def test_stopping_redis_mid_run_loses_no_request(
     waiting = pool.submit(b.get)
     assert b.following.wait(WAIT)
 
-    redis_server.stop()
+    stoppable_redis.stop()
     a.vendor.release()
 
     assert first.result(WAIT)[0] == 200
@@ -202,18 +218,18 @@ def test_an_unreachable_redis_degrades_readiness_but_serves_tokens() -> None:
     assert details["fallback"] == "per-instance state"
 
 
-def test_redis_is_used_again_once_it_is_back(redis_server: RedisProcess) -> None:
-    a = Instance(redis_server.url)
+def test_redis_is_used_again_once_it_is_back(stoppable_redis: RedisProcess) -> None:
+    a = Instance(stoppable_redis.url)
     a.shared.retry_after = 0.0
     a.vendor.make_token = lambda n, body: jwt_with_exp(time.time() + 3600, body["externalId"])
-    redis_server.stop()
+    stoppable_redis.stop()
     assert a.get("ada")[0] == 200
     assert a.readiness()[0] == "degraded"
 
-    redis_server.start_again()
+    stoppable_redis.start_again()
     wait_until(lambda: a.readiness()[0] == "ok", "Redis usable again")
     assert a.get("bob")[0] == 200
-    client = redis_server.client()
+    client = stoppable_redis.client()
     assert len(client.keys("*:token:*")) == 1
     client.close()
 
