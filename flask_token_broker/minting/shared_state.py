@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from redis.backoff import NoBackoff
@@ -44,6 +44,11 @@ POLL_MAX = 0.02
 WARN_EVERY = 60.0
 # Connections per worker process; above the concurrency a worker is configured for.
 MAX_CONNECTIONS = 1024
+# Flight ids are this many random bytes: unique across instances, so that a late leader can
+# never release or answer for a flight another instance now leads.
+FLIGHT_ID_BYTES = 8
+# "Never": Redis has not been down, no warning has been logged yet.
+_LONG_AGO = float("-inf")
 
 # A kept token, else the flight: lead it (take the lock) or follow its current holder. A
 # script runs atomically, so reading then taking the lock cannot race another instance.
@@ -64,6 +69,16 @@ if redis.call('get', KEYS[1]) == ARGV[1] then redis.call('del', KEYS[1]) end
 redis.call('set', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return 1
 """
+
+
+class Clock(Protocol):
+    """What the shared state reads the time with (the :mod:`time` module; tests pass their own)."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -88,36 +103,32 @@ class Flight:
 
 
 class SharedState:
-    def __init__(self, url: str, settings: RedisSettings, secret_key: str) -> None:
+    def __init__(
+        self, url: str, settings: RedisSettings, secret_key: str, *, clock: Clock = time
+    ) -> None:
         self.prefix = settings.prefix
         self.retry_after = settings.retry_after
-        self.client = redis.Redis.from_url(
-            url,
-            socket_timeout=settings.timeout,
-            socket_connect_timeout=settings.timeout,
-            # A failed command is not retried here: the caller falls back at once.
-            retry=Retry(NoBackoff(), 0),
-            max_connections=MAX_CONNECTIONS,
-        )
+        self.clock = clock
+        self.client = redis.Redis.from_url(url, **_connection_options(settings))
         self._begin = self.client.register_script(_BEGIN)
         self._finish = self.client.register_script(_FINISH)
         self._sealer = Sealer(derive_key(secret_key, "redis-values"))
         self._lock = threading.Lock()
-        self._down_until = 0.0
-        self._last_warning = 0.0
-        self._last_error = ""
+        self._down_until = _LONG_AGO
+        self._last_warning = _LONG_AGO
+        self._unreachable = False  # pragma: no mutate (only its truth is read: None = False)
 
     # -- health ------------------------------------------------------------------------------
 
     @property
     def usable(self) -> bool:
-        return time.monotonic() >= self._down_until
+        return self.clock.monotonic() >= self._down_until
 
     def _failed(self, error: redis.RedisError) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         with self._lock:
             self._down_until = now + self.retry_after
-            self._last_error = type(error).__name__
+            self._unreachable = True
             warn = now - self._last_warning >= WARN_EVERY
             if warn:
                 self._last_warning = now
@@ -131,10 +142,10 @@ class SharedState:
             )
 
     def _recovered(self) -> None:
-        if self._last_error:
+        if self._unreachable:
             with self._lock:
-                was, self._last_error = self._last_error, ""
-                self._last_warning = 0.0
+                was, self._unreachable = self._unreachable, False
+                self._last_warning = _LONG_AGO
             if was:
                 log.info("Redis reachable again: sharing state across instances")
 
@@ -145,7 +156,7 @@ class SharedState:
         except redis.RedisError as error:
             self._failed(error)
             return "degraded", {"error": type(error).__name__, "fallback": "per-instance state"}
-        self._down_until = 0.0
+        self._down_until = _LONG_AGO
         self._recovered()
         return "ok", {}
 
@@ -155,28 +166,31 @@ class SharedState:
         """One round trip: a reusable token for ``key`` (when ``reuse``), else this instance's
         part in the flight for it (lead, or follow the one in progress); ``None`` without Redis.
         """
-        flight_id = secrets.token_hex(8)
+        flight_id = secrets.token_hex(FLIGHT_ID_BYTES)
         token_name = f"{self.prefix}:token:{key}"
         answer = self._call(
             self._begin,
             keys=[token_name, f"{self.prefix}:flight:{key}"],
-            args=[flight_id, bound_ms, "1" if reuse else "0"],
+            args=[flight_id, bound_ms, 1 if reuse else 0],
         )
         if answer is _FAILED:
             return None
         kind, value = answer
         if kind == b"token":
-            entry = self._load(token_name, value)
-            if entry is not None and isinstance(entry.get("token"), str):
-                until = float(entry.get("until", 0))
-                if until > time.time():
-                    return Kept(entry["token"], until)
+            entry = self._load(token_name, value) or {}
+            token, until = entry.get("token"), entry.get("until")
+            if (
+                isinstance(token, str)
+                and isinstance(until, int | float)
+                and until > self.clock.time()
+            ):
+                return Kept(token, until)
             # Unreadable or stale: mint without a flight rather than guess.
             return Flight(key, flight_id, leader=False, shared=False)
         return Flight(key, value.decode(), leader=kind == b"lead")
 
     def put_token(self, key: str, token: str, until: float) -> None:
-        milliseconds = int((until - time.time()) * 1000)
+        milliseconds = int((until - self.clock.time()) * 1000)
         if milliseconds > 0:
             name = f"{self.prefix}:token:{key}"
             sealed = self._seal(name, {"token": token, "until": until})
@@ -197,10 +211,10 @@ class SharedState:
         """The leader's outcome, or ``None`` if it vanished, took too long or Redis failed."""
         lock = f"{self.prefix}:flight:{flight.key}"
         result = f"{self.prefix}:outcome:{flight.key}:{flight.flight_id}"
-        deadline = time.monotonic() + max_wait
+        deadline = self.clock.monotonic() + max_wait
         pause = POLL_FIRST
-        while time.monotonic() < deadline:
-            time.sleep(pause)
+        while self.clock.monotonic() < deadline:
+            self.clock.sleep(pause)
             pause = min(pause * 2, POLL_MAX)
             answer = self._call(self.client.mget, result, lock)
             if answer is _FAILED:
@@ -222,7 +236,7 @@ class SharedState:
         except redis.RedisError as error:
             self._failed(error)
             return _FAILED
-        if self._last_error:
+        if self._unreachable:
             self._recovered()
         return answer
 
@@ -241,6 +255,18 @@ class SharedState:
             return None
         value = json.loads(plain)
         return value if isinstance(value, dict) else None
+
+
+def _connection_options(settings: RedisSettings) -> dict[str, Any]:
+    """A bounded wait on every connection and command, and no retry: a slow or failing Redis
+    costs a request at most ``settings.timeout`` before it falls back to this instance."""
+    return {
+        "socket_timeout": settings.timeout,
+        "socket_connect_timeout": settings.timeout,
+        # A failed command is not retried here: the caller falls back at once.
+        "retry": Retry(NoBackoff(), 0),
+        "max_connections": MAX_CONNECTIONS,
+    }
 
 
 class _Failed:
