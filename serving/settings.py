@@ -18,72 +18,81 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ServerSetting:
-    """One variable: its name, its default as an operator would write it, what it means."""
+    """One variable: its name, its default as an operator would write it, what it means, and
+    the values it takes (``kind``: :func:`_whole` or :func:`_seconds` between ``low`` and
+    ``high``, or :func:`_text`)."""
 
     name: str
     default: str
     doc: str
-    parse: Callable[[str], Any]
+    kind: Callable[[ServerSetting, str], Any]
+    low: int = 0
+    high: int = 0
+
+    def parse(self, raw: str) -> Any:
+        """The value of ``raw``, or ValueError naming the variable and what it takes."""
+        return self.kind(self, raw)
 
 
-def _whole(name: str, low: int, high: int) -> Callable[[str], int]:
-    def parse(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be a whole number, not {raw[:40]!r}") from None
-        if not low <= value <= high:
-            raise ValueError(f"{name} must be at least {low} and at most {high}")
-        return value
-
-    return parse
-
-
-def _seconds(name: str, high: float) -> Callable[[str], float]:
-    def parse(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(f"{name} must be a number of seconds, not {raw[:40]!r}") from None
-        if not 0 < value <= high:
-            raise ValueError(f"{name} must be more than 0 and at most {high:g} seconds")
-        return value
-
-    return parse
+def _whole(setting: ServerSetting, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{setting.name} must be a whole number, not {raw[:40]!r}") from None
+    if not setting.low <= value <= setting.high:
+        raise ValueError(
+            f"{setting.name} must be at least {setting.low} and at most {setting.high}"
+        )
+    return value
 
 
-def _text(raw: str) -> str:
+def _seconds(setting: ServerSetting, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{setting.name} must be a number of seconds, not {raw[:40]!r}") from None
+    if not 0 < value <= setting.high:
+        raise ValueError(f"{setting.name} must be more than 0 and at most {setting.high} seconds")
+    return value
+
+
+def _text(setting: ServerSetting, raw: str) -> str:
     return raw
 
 
-PORT = ServerSetting("PORT", "8000", "the port to listen on", _whole("PORT", 0, 65535))
+PORT = ServerSetting("PORT", "8000", "the port to listen on", _whole, 0, 65535)
 BIND = ServerSetting("BROKER_BIND", "0.0.0.0:$PORT", "bind address", _text)
-WORKERS = ServerSetting(
-    "BROKER_WORKERS", "cores", "worker processes", _whole("BROKER_WORKERS", 1, 1024)
-)
+WORKERS = ServerSetting("BROKER_WORKERS", "cores", "worker processes", _whole, 1, 1024)
 WORKER_CONNECTIONS = ServerSetting(
     "BROKER_WORKER_CONNECTIONS",
     "1000",
     "open client connections per worker",
-    _whole("BROKER_WORKER_CONNECTIONS", 1, 1_000_000),
+    _whole,
+    1,
+    1_000_000,
 )
 KEEPALIVE = ServerSetting(
     "BROKER_KEEPALIVE",
     "75",
     "seconds an idle connection is kept open between requests",
-    _whole("BROKER_KEEPALIVE", 0, 3600),
+    _whole,
+    0,
+    3600,
 )
 HEADER_TIMEOUT = ServerSetting(
     "BROKER_HEADER_TIMEOUT",
     "10",
     "seconds a request's line and headers may take to arrive",
-    _seconds("BROKER_HEADER_TIMEOUT", 300),
+    _seconds,
+    high=300,
 )
 MAX_IN_FLIGHT = ServerSetting(
     "BROKER_MAX_IN_FLIGHT",
     "512",
     "requests a worker holds at once; the next is answered 503 overloaded",
-    _whole("BROKER_MAX_IN_FLIGHT", 1, 100_000),
+    _whole,
+    1,
+    100_000,
 )
 DECLARED = (PORT, BIND, WORKERS, WORKER_CONNECTIONS, KEEPALIVE, HEADER_TIMEOUT, MAX_IN_FLIGHT)
 # Settings of the worker models the server no longer runs, with the one value still accepted
