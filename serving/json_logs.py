@@ -42,7 +42,10 @@ class JsonLineFormatter(logging.Formatter):
             entry["exc"] = record.exc_text
         if record.stack_info:
             entry["stack"] = record.stack_info
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        return json.dumps(
+            entry,
+            ensure_ascii=False,  # pragma: no mutate (None, the replacement, is falsy as False)
+        )
 
 
 class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
@@ -61,8 +64,9 @@ class Logger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no types
 
 def logconfig(level: str) -> dict[str, Any]:
     """gunicorn's ``logconfig_dict``: its error log and every other library's lines (the root
-    logger, at ``warning``) as JSON on stderr. The access log stays off: the broker writes one
-    JSON line per request itself."""
+    logger, at ``warning``) as JSON on stderr. The access log is left to gunicorn: off unless
+    ``accesslog`` is set (the broker writes one JSON line per request itself); configuring it
+    here would drop the handler gunicorn gives it for an operator's ``accesslog``."""
     handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}
     return {
         "version": 1,
@@ -76,7 +80,6 @@ def logconfig(level: str) -> dict[str, Any]:
                 "handlers": ["error_console"],
                 "propagate": False,
             },
-            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
         },
     }
 
@@ -84,8 +87,16 @@ def logconfig(level: str) -> dict[str, Any]:
 def exit_with_error(message: str) -> NoReturn:
     """Stop the server with ``message`` as one JSON ``error`` line (a start-up refusal is a
     log line like any other)."""
-    record = logging.LogRecord("broker.server", logging.ERROR, __file__, 0, message, None, None)
-    print(JsonLineFormatter().format(record), file=sys.stderr, flush=True)
+    record = logging.LogRecord(
+        "broker.server",
+        logging.ERROR,
+        __file__,  # pragma: no mutate (a record's file and line are not in its JSON line)
+        0,  # pragma: no mutate (as above)
+        message,
+        None,
+        None,
+    )
+    print(JsonLineFormatter().format(record), file=sys.stderr)  # stderr is line-buffered
     sys.exit(1)
 
 
