@@ -59,12 +59,14 @@ class InFlight:
         files, and the app's GET /metrics sums it with everything else.
         """
         if self._refusals is None:
-            from prometheus_client import CollectorRegistry, Counter
+            from prometheus_client import Counter
 
             self._refusals = Counter(
                 "broker_overload_refusals",
                 "Requests answered 503 overloaded: the worker held BROKER_MAX_IN_FLIGHT.",
-                registry=CollectorRegistry(),
+                # In no registry: its value reaches /metrics through this worker's files, and
+                # the app's own registry must not see a second counter of the same name.
+                registry=None,
             )
 
     def _count_refusal(self) -> None:

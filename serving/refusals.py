@@ -91,7 +91,7 @@ def refusal_bytes(status: int, reason: str, code: str, message: str, request_id:
         f"{retry_after}"
         "\r\n"
     )
-    return head.encode("latin-1") + body
+    return head.encode() + body  # the head is ASCII: our own status, reason and request id
 
 
 def refuse(client: Any, error: BaseException, answer: Refusal) -> None:
