@@ -29,7 +29,6 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from functools import partial
@@ -119,7 +118,7 @@ class DeadlineSocket:
 
     def sendall(self, data: bytes) -> None:
         if self.hold_next_write:
-            self.hold_next_write = False
+            self.hold_next_write = False  # pragma: no mutate (None, the replacement, is as falsy)
             self.held = bytes(data)
             return
         if self.held:
@@ -142,7 +141,7 @@ class DeadlineSocket:
         """``begun``: bytes of the next request are in already (pipelined behind the last
         one), so its header deadline runs from now, not the keep-alive wait."""
         self.flush()
-        self.hold_next_write = False
+        self.hold_next_write = False  # pragma: no mutate (None, the replacement, is as falsy)
         self.phase = "headers" if begun else "idle"
         self.deadline = time.monotonic() + (self.header_seconds if begun else keepalive)
 
@@ -166,9 +165,9 @@ class DeadlineSocket:
             raise
         finally:
             timer.close()
-        if data and self.phase == "idle":
-            self.deadline = time.monotonic() + self.header_seconds
-        if data and self.phase != "headers":
+        if data:
+            if self.phase == "idle":  # a kept-alive connection's next request has begun
+                self.deadline = time.monotonic() + self.header_seconds
             self.phase = "headers"
         return data
 
@@ -184,8 +183,9 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         super().__init__(*args, **kwargs)
         settings = accepted()
         self.header_seconds = settings.header_timeout
-        # Connections in a waiting phase, longest-waiting first.
-        self.waiting: OrderedDict[DeadlineSocket, None] = OrderedDict()
+        # Connections in a waiting phase, longest-waiting first (an ordered set: each maps to
+        # itself).
+        self.waiting: dict[DeadlineSocket, DeadlineSocket] = {}
         self.current = local()
         self.in_flight = InFlight(settings.max_in_flight)
         self.servers: list[StreamServer] = []
@@ -196,14 +196,14 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
 
     def shed_one(self) -> None:
         if self.waiting:
-            oldest, _ = self.waiting.popitem(last=False)
+            oldest = self.waiting.pop(next(iter(self.waiting)))
             oldest.shed()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        client.setblocking(1)
+        client.setblocking(True)
         conn = DeadlineSocket(client, self.header_seconds)
         self.current.conn = conn
-        self.waiting[conn] = None
+        self.waiting[conn] = conn
         try:
             super(ggevent.GeventWorker, self).handle(listener, conn, addr)
         finally:
@@ -214,7 +214,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         conn: DeadlineSocket = self.current.conn
         if conn.phase != "new":
             conn.wait_for_next_request(self.cfg.keepalive, begun=_read_ahead(self.current))
-            self.waiting[conn] = None
+            self.waiting[conn] = conn
             # A saturated worker's turn lasts as long as all its ready requests, and the
             # listener is looked at once per turn: a burst of new clients waited up to a second
             # to be accepted. Taking one per request served keeps accepting in step with the
