@@ -1,7 +1,6 @@
 """gunicorn's gevent worker with a header deadline, shedding of waiting connections, JSON refusals.
 
-Each connection runs in its own greenlet, reading through
-:class:`DeadlineSocket`, which
+Each connection runs in its own greenlet, reading through :class:`DeadlineSocket`, which
 bounds every wait for request bytes by the current phase's deadline:
 
 - ``new``: a fresh connection's first request must be complete BROKER_HEADER_TIMEOUT after
@@ -9,19 +8,13 @@ bounds every wait for request bytes by the current phase's deadline:
 - ``idle``: between requests a kept-alive connection may wait BROKER_KEEPALIVE for the next
   request's first byte (then closed silently, as load balancers expect);
 - ``headers``: from that first byte, BROKER_HEADER_TIMEOUT to complete the headers (then 408);
-- ``request``: the app has the request; the server adds no deadline (the broker's own
-  BROKER_DEADLINE bounds its work).
+- ``request``: the app has the request; the server adds no deadline (BROKER_DEADLINE bounds it).
 
-Between two requests of a kept-alive connection a worker yields to its other connections and
-accepts one waiting connection, so that neither kept-alive clients nor new ones wait for long
-under saturation.
-
-A worker holding BROKER_MAX_IN_FLIGHT requests answers the next one ``503 overloaded`` at
-once, without the app (``serving.overload``).
-
-gunicorn's gevent pool stops accepting when ``worker_connections`` greenlets exist; here a full
-pool instead closes the connection that has waited longest in a waiting phase, and accepting
-resumes as soon as its greenlet ends.
+Between two requests of a kept-alive connection a worker yields and accepts one waiting
+connection, so neither kept-alive clients nor new ones wait long under saturation. A worker
+holding BROKER_MAX_IN_FLIGHT requests answers the next ``503 overloaded`` at once
+(``serving.overload``). Where gunicorn's pool stops accepting at ``worker_connections``, a
+full pool here closes the connection that has waited longest in a waiting phase.
 """
 
 from __future__ import annotations
@@ -52,6 +45,10 @@ from .settings import accepted
 WAITING_PHASES = ("new", "idle", "headers")
 # Any positive sleep waits for the event loop's next turn (gevent.sleep(0) may not).
 NEXT_REQUEST_YIELD = 1e-6
+# Seconds between two heartbeats to the master (and two looks at the pools while stopping).
+NOTIFY_INTERVAL = 1.0
+# Seconds the requests still held at the graceful timeout get before they are killed.
+STOP_TIMEOUT = 1.0
 
 
 # What the server answers for each error gunicorn's request parser raises (its exception
@@ -212,7 +209,11 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
     @contextmanager
     def _next_request(self) -> Iterator[None]:
         conn: DeadlineSocket = self.current.conn
-        if conn.phase != "new":
+        if conn.phase != "new" and not self.alive:
+            # The worker is stopping and this connection's answer has left: waiting for its
+            # next request would hold the worker until the graceful timeout.
+            conn.shed()
+        elif conn.phase != "new":
             conn.wait_for_next_request(self.cfg.keepalive, begun=_read_ahead(self.current))
             self.waiting[conn] = conn
             # A saturated worker's turn lasts as long as all its ready requests, and the
@@ -265,7 +266,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
         servers = []
         for listener in self.sockets:
-            listener.setblocking(1)
+            listener.setblocking(True)
             pool = SheddingPool(self.worker_connections, self.shed_one)
             server = StreamServer(
                 listener, handle=partial(self.handle, listener), spawn=pool, **ssl_args
@@ -278,7 +279,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
 
         while self.alive:
             self.notify()
-            gevent.sleep(1.0)
+            gevent.sleep(NOTIFY_INTERVAL)
 
         for server in servers:
             server.close()
@@ -290,7 +291,7 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
             if all(server.pool.free_count() == server.pool.size for server in servers):
                 return
             self.notify()
-            gevent.sleep(1.0)
+            gevent.sleep(NOTIFY_INTERVAL)
         self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
         for server in servers:
-            server.stop(timeout=1)
+            server.stop(timeout=STOP_TIMEOUT)
