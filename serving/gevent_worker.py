@@ -266,7 +266,9 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         ssl_args = {"ssl_context": ssl_context(self.cfg)} if self.cfg.is_ssl else {}
         servers = []
         for listener in self.sockets:
-            listener.setblocking(True)
+            # As gunicorn's own run sets it; gevent's server accepts from the raw socket and
+            # returns on an empty accept queue whether the listener blocks or not.
+            listener.setblocking(True)  # pragma: no mutate (equivalent, see above)
             pool = SheddingPool(self.worker_connections, self.shed_one)
             server = StreamServer(
                 listener, handle=partial(self.handle, listener), spawn=pool, **ssl_args
@@ -287,7 +289,8 @@ class GeventWorker(BootRefusalAsLogLine, ggevent.GeventWorker):  # type: ignore[
         while self.waiting:
             self.shed_one()
         started = time.time()
-        while time.time() - started <= self.cfg.graceful_timeout:
+        # "<" would differ from "<=" only at one exact instant.
+        while time.time() - started <= self.cfg.graceful_timeout:  # pragma: no mutate
             if all(server.pool.free_count() == server.pool.size for server in servers):
                 return
             self.notify()

@@ -165,6 +165,7 @@ def test_gunicorns_error_log_is_json_on_stderr_at_the_chosen_level(
 def test_the_level_may_be_given_in_any_case(
     restored_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    logging.getLogger("gunicorn.error").setLevel(logging.DEBUG)  # whatever it was before
     logging.config.dictConfig(json_logs.logconfig("Warning"))
     logging.getLogger("gunicorn.error").info("below warning")
     logging.getLogger("gunicorn.error").warning("Worker timeout")
@@ -209,7 +210,7 @@ def test_other_libraries_warnings_are_json_and_their_chatter_is_not(
 
 def test_loggers_that_exist_before_the_configuration_keep_working(restored_logging: None) -> None:
     broker = logging.getLogger("broker")
-    configure("info")
+    logging.config.dictConfig(json_logs.logconfig("info"))  # on its own, without gunicorn's
     assert not broker.disabled
 
 

@@ -135,6 +135,11 @@ class Workers:
 
 
 @pytest.fixture
+def short_linger(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gevent_worker, "REFUSAL_LINGER", 0.05)
+
+
+@pytest.fixture
 def server_log() -> Iterator[ServerLog]:
     with captured_server_log() as records:
         yield records
@@ -226,6 +231,19 @@ def test_a_first_request_not_complete_in_time_is_answered_408(workers: Workers) 
     assert client.closed()
     client.sock.close()
     workers.finish()
+
+
+def test_a_408_client_that_keeps_its_end_open_is_let_go_after_the_linger(
+    workers: Workers, short_linger: None, server_log: ServerLog
+) -> None:
+    worker = workers(header_timeout=0.05)
+    client = workers.connect(worker)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: bro")
+    assert client.answer()[0] == "HTTP/1.1 408 Request Timeout"
+    workers.finish()  # the worker lingers on the bare socket, past the header deadline
+    assert [record.getMessage() for record in server_log] == [
+        "refused request_timeout: HeaderTimeout"
+    ]
 
 
 def test_an_idle_kept_alive_connection_is_closed_silently_after_the_keepalive(
@@ -470,11 +488,6 @@ def test_an_error_is_answered_even_when_the_held_answer_cannot_leave(
         "server error RuntimeError before the app answered",
         "could not send the 500 refusal",
     ]
-
-
-@pytest.fixture
-def short_linger(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(gevent_worker, "REFUSAL_LINGER", 0.05)
 
 
 def test_a_refused_client_that_keeps_its_end_open_is_let_go_after_the_linger(
