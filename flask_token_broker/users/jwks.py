@@ -48,20 +48,21 @@ class BoundedJWKClient(jwt.PyJWKClient):
     """:class:`jwt.PyJWKClient` whose fetch follows no redirect, reads a bounded body, runs
     one at a time and, once failed, is not tried again before the cooldown."""
 
-    def __init__(self, uri: str, *args: Any, **options: Any) -> None:
-        super().__init__(uri, *args, **options)
+    def __init__(self, uri: str, **options: Any) -> None:
+        super().__init__(uri, **options)
         cooldown = float(options.get("cooldown_duration", DEFAULT_COOLDOWN))
         self.unavailable_for = max(MIN_UNAVAILABLE_SECONDS, cooldown)
         # Built with the app, after gevent patched threading: under gevent a cooperative lock.
         self._one_fetch = threading.Lock()
-        self._unavailable_until = 0.0
+        self._unavailable_until = float("-inf")  # never failed
 
     def fetch_data(self) -> Any:
         with self._one_fetch:
-            if time.monotonic() < self._unavailable_until:
+            # "<=" would differ from "<" only at one exact instant.
+            if time.monotonic() < self._unavailable_until:  # pragma: no mutate
                 # Never shown (users/jwt.py logs the type only): its wording is no behaviour.
                 message = "BROKER_JWKS_URL failed moments ago"  # pragma: no mutate
-                raise jwt.PyJWKClientConnectionError(message)
+                raise jwt.PyJWKClientConnectionError(message)  # pragma: no mutate
             try:
                 return self._fetch()
             except jwt.PyJWKClientConnectionError:
@@ -114,8 +115,10 @@ class BoundedJWKClient(jwt.PyJWKClient):
         # What PyJWT's own fetch does with a good answer: check it, cache it, note the time
         # (the clock of its refresh cooldown for unknown kids; the contract test checks it).
         # (PyJWT's get_jwk_set caches the fetched set again, so the put is no behaviour here.)
-        if not isinstance(data, dict):
-            raise jwt.PyJWKClientError("The JWKS endpoint did not return a JSON object")
+        if not isinstance(data, dict):  # PyJWT's own wording, shown nowhere either
+            raise jwt.PyJWKClientError(
+                "The JWKS endpoint did not return a JSON object"  # pragma: no mutate
+            )
         if self.jwk_set_cache is not None:  # pragma: no mutate
             self.jwk_set_cache.put(data)  # pragma: no mutate
         self._last_successful_fetch = time.monotonic()
