@@ -8,6 +8,7 @@ returning at once with nothing; every bound on elapsed time is far above schedul
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -211,3 +212,33 @@ def test_cutting_a_connection_already_closed_is_harmless() -> None:
     connection._watch_handle = sock
     deadline_module._cut(connection)  # no OSError escapes into the watchdog thread
     deadline_module._cut(Connection())  # nor does a connection without a handle fail
+
+
+class _Monkey:
+    """gevent.monkey as a gevent worker's process has it: ``patched`` are the patched modules."""
+
+    def __init__(self, *patched: str) -> None:
+        self.patched = set(patched)
+
+    def is_module_patched(self, name: str) -> bool:
+        return name in self.patched
+
+
+@pytest.mark.parametrize(
+    ("monkey", "gevent_bounds_the_attempt"),
+    [
+        (None, False),  # gevent never imported: a host app without it
+        (_Monkey(), False),  # imported, nothing patched: a threaded server that has gevent
+        (_Monkey("thread", "time"), False),  # patched, but not the socket the call waits on
+        (_Monkey("socket"), True),  # a gevent worker
+    ],
+)
+def test_gevent_bounds_an_attempt_only_where_it_patched_the_socket(
+    monkeypatch: pytest.MonkeyPatch, monkey: _Monkey | None, gevent_bounds_the_attempt: bool
+) -> None:
+    """Elsewhere a gevent Timeout could not interrupt a blocked socket read: the watchdog must."""
+    if monkey is None:
+        monkeypatch.delitem(sys.modules, "gevent.monkey", raising=False)
+    else:
+        monkeypatch.setitem(sys.modules, "gevent.monkey", monkey)
+    assert deadline_module._gevent_patched_socket() is gevent_bounds_the_attempt
