@@ -4,7 +4,8 @@ Careless changes these tests catch (``users/session_cookie.py``): a kept cookie 
 the session lifetime, or after ``SECRET_KEY`` changed; a cookie signed with another key
 accepted; the kept values shared with (and changed by) a request that edits its session; the
 store keyed by the cookie as sent, so that spellings of one cookie each take a slot; a forged
-signed part taken for a kept cookie's; the store growing past its bound.
+signed part taken for a kept cookie's; the store growing past its bound; a kept cookie
+re-encoded, or verified again, on every request that sends it.
 """
 
 from __future__ import annotations
@@ -224,3 +225,42 @@ def test_a_changed_signed_part_is_another_cookie_and_is_refused() -> None:
     for forged in (f"{payload}=.{timestamp}.{signature}", f"{payload}.{timestamp}=.{signature}"):
         assert values(app, forged) == {}
     assert len(interface_of(app)._verified) == 1
+
+
+def count_re_encodings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    calls: list[str] = []
+    original = session_cookie.canonical_cookie
+
+    def counted(cookie: str) -> str:
+        calls.append(cookie)
+        return original(cookie)
+
+    monkeypatch.setattr(session_cookie, "canonical_cookie", counted)
+    return calls
+
+
+def test_a_kept_cookie_sent_as_flask_wrote_it_is_found_without_re_encoding(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every request carries the cookie as written: its lookup must stay a dictionary hit."""
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada"})
+    assert values(app, cookie) == {"user_id": "ada"}
+    re_encoded = count_re_encodings(monkeypatch)
+    verifications = count_verifications(monkeypatch)
+    for _ in range(3):
+        assert values(app, cookie) == {"user_id": "ada"}
+    assert (re_encoded, verifications[0]) == ([], 0)
+
+
+def test_another_spelling_of_a_kept_cookie_is_found_again_without_a_new_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = build_app(mindset_settings())
+    cookie = signed(app, {"user_id": "ada"})
+    padded = f"{cookie}=="
+    verifications = count_verifications(monkeypatch)
+    for _ in range(3):
+        assert values(app, padded) == {"user_id": "ada"}
+    assert values(app, cookie) == {"user_id": "ada"}
+    assert verifications[0] == 1
