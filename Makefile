@@ -8,13 +8,14 @@ HOST ?= 127.0.0.1
 
 export PORT
 
-.PHONY: run serve standin test package lint imports typecheck bandit system-packages unit mutation bench bench-client soak image-test clean help
+.PHONY: run serve standin test package docs lint imports typecheck bandit system-packages unit mutation bench bench-client soak image-test clean help
 
 help:
 	@echo "make run    - the broker for development on http://$(HOST):$(PORT) (sandbox without vendor settings)"
 	@echo "make serve  - the production server (gunicorn, gevent workers, BROKER_ENV=production)"
 	@echo "make standin - the stand-in Mindset API on http://127.0.0.1:$(STANDIN_PORT), for a local production trial"
 	@echo "make test   - lint, import layers, type-check, package checks and the whole test suite"
+	@echo "make docs   - the documentation site (Sphinx, warnings are errors) into docs/_build/html"
 	@echo "make package - build the Flask-Token-Broker wheel and sdist into dist/ and check them"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make bench-client - CPU per vendor call: requests' layers, urllib3 alone, the broker's client"
@@ -78,7 +79,12 @@ system-packages:
 unit: $(VENV)/.dev system-packages
 	$(BIN)/pytest
 
-test: lint imports typecheck bandit package unit
+test: lint imports typecheck bandit package docs unit
+
+# The documentation site (docs/: MyST Markdown pages, API reference from docstrings, the
+# settings table from the declarations); a warning fails the build, as a broken page would.
+docs: $(VENV)/.dev
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 # The wheel and sdist hosts install (dist/), checked as an index would: the wheel's contents
 # (only flask_token_broker at top level) and the metadata's rendering.
