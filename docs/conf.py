@@ -14,7 +14,7 @@ from flask_token_broker.version import VERSION  # noqa: E402 (needs the path abo
 
 project = "Flask-Token-Broker"
 version = release = VERSION
-extensions = ["myst_parser", "sphinx.ext.autodoc"]
+extensions = ["myst_parser", "sphinx.ext.autodoc", "settings_reference"]
 # Links to README sections are written #like-this, as GitHub renders them.
 myst_heading_anchors = 3
 exclude_patterns = ["_build"]
