@@ -17,7 +17,6 @@ rate-limited blueprint on an app without the broker failing without saying what 
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,24 +28,15 @@ from flask_token_broker.protection.rate_limits import AddressKey, rate_limited
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
+from .wall_clock import Clock, frozen_wall_clock
 
 # A whole hour (and minute) of the epoch: the counters' windows start on such multiples.
 HOUR_START = 1_800_000_000.0
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock(HOUR_START)
-    monkeypatch.setattr(time, "time", frozen)
-    return frozen
+    return frozen_wall_clock(monkeypatch, HOUR_START)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from flask_token_broker.state import current_broker
 from harness.processes import free_port
 
 from .conftest import LogLines, build_app, mindset_settings
+from .wall_clock import Clock, frozen_wall_clock
 
 START = 1_800_000_000.0
 # A stalled Redis must cost a request about REDIS_TIMEOUT_SECONDS (1 s); redis-py's own
@@ -38,19 +39,9 @@ MOST_A_REQUEST_MAY_WAIT = 3.5
 UNREACHABLE_HINT = "Redis at BROKER_REDIS_URL is unreachable; limits are per process meanwhile"
 
 
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    frozen = Clock(START)
-    monkeypatch.setattr(time, "time", frozen)
-    return frozen
+    return frozen_wall_clock(monkeypatch, START)
 
 
 def app_with_redis(url: str, **extra: str) -> Flask:
