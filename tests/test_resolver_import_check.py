@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flask_token_broker.settings import ConfigError, Settings, load_settings
+from flask_token_broker.users import import_check
 from flask_token_broker.users.import_check import check_resolver_imports
 
 from .conftest import mindset_settings
@@ -66,14 +68,43 @@ def test_a_module_that_fails_to_compile_is_named_with_how_to_see_why(
     )
 
 
-def test_a_module_slower_than_the_bound_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    def slow(*args: Any, **kwargs: Any) -> None:
-        raise subprocess.TimeoutExpired(args[0], kwargs["timeout"])
-
-    monkeypatch.setattr(subprocess, "run", slow)
-    assert refusal("tests.host_resolvers:from_cookie") == (
-        "BROKER_USER_RESOLVER: importing tests.host_resolvers:from_cookie took over 60 s; "
+def test_a_module_slower_than_the_bound_is_refused_and_its_import_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "slow_resolver.py").write_text(
+        "import time\ntime.sleep(30)\ndef broker_user():\n    return None\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(import_check, "RESOLVER_IMPORT_CHECK_SECONDS", 1)
+    started = time.monotonic()
+    assert refusal("slow_resolver:broker_user") == (
+        "BROKER_USER_RESOLVER: importing slow_resolver:broker_user took over 1 s; "
         "does its module do work at import?"
+    )
+    assert time.monotonic() - started < 20
+
+
+def test_an_import_that_ends_the_interpreter_silently_is_named_by_its_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "exiting_resolver.py").write_text("import os\nprint('starting')\nos._exit(7)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert refusal("exiting_resolver:broker_user") == (
+        "BROKER_USER_RESOLVER: exiting_resolver:broker_user could not be imported (exit 7)"
+    )
+
+
+def test_what_the_module_prints_at_import_does_not_hide_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "chatty_resolver.py").write_text(
+        "print('BROKER_USER_RESOLVER looks fine')\nprint('loading')\n"
+        "raise RuntimeError('no database')\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert refusal("chatty_resolver:broker_user") == (
+        "BROKER_USER_RESOLVER: importing module 'chatty_resolver' raised RuntimeError; import "
+        "it by hand for the traceback: python -c 'import chatty_resolver'"
     )
 
 

@@ -163,6 +163,19 @@ def test_the_warning_names_the_chosen_key_and_clips_many_long_keys(broker_logs: 
     assert "and 5 more" in message
 
 
+@pytest.mark.parametrize(("count", "ending"), [(10, "'k09'."), (11, "'k09' and 1 more.")])
+def test_the_warning_lists_ten_keys_and_counts_the_rest(
+    broker_logs: LogLines, count: int, ending: str
+) -> None:
+    client = build_app(mindset_settings()).test_client()
+    signed_in_with_session(client, **{f"k{n:02d}": n for n in range(count)})
+    assert client.get("/api/getusertoken").status_code == 401
+    [warning] = warnings_of(broker_logs)
+    keys = warning["msg"].split("its keys are ", 1)[1].split(" Set ", 1)[0]
+    assert keys.startswith("'k00', ")
+    assert keys.endswith(ending)
+
+
 @pytest.mark.parametrize(
     "values",
     [

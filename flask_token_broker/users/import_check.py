@@ -11,7 +11,7 @@ import os
 import subprocess  # nosec B404
 import sys
 
-from ..settings import RESOLVER_CUSTOM, ConfigError, Settings
+from ..settings import ConfigError, Settings
 
 # Run in a child interpreter by check_resolver_imports: the workers' own import of the callable.
 _RESOLVER_IMPORT_CHECK = """
@@ -44,8 +44,9 @@ def check_resolver_imports(settings: Settings) -> None:
     would run before the fork, and every later worker would inherit the module as first
     imported, so a reload could never load a changed one.
     """
+    # Set for a custom resolver only: the broker's own resolvers have nothing to import.
     path = settings.users.callable_path
-    if settings.users.kind != RESOLVER_CUSTOM or path is None:
+    if path is None:
         return
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, sys.path))}
     # The check's metrics, if the import makes any, are no worker's: kept out of the server's.
@@ -58,7 +59,8 @@ def check_resolver_imports(settings: Settings) -> None:
             capture_output=True,
             text=True,
             timeout=RESOLVER_IMPORT_CHECK_SECONDS,
-            check=False,
+            # run's default, spelled out: the exit status is read below, never raised.
+            check=False,  # pragma: no mutate
         )
     except subprocess.TimeoutExpired:
         raise ConfigError(
