@@ -23,3 +23,6 @@ html_title = f"{project} {VERSION}"
 # Signatures keep their type hints; the names they use need not all be documented.
 autodoc_typehints = "signature"
 autodoc_member_order = "bysource"
+# Pygments' JSX lexer does not know custom elements with a dash (<mindset-agent>): such a
+# block is shown unhighlighted rather than failing the build.
+suppress_warnings = ["misc.highlighting_failure"]

@@ -60,13 +60,26 @@ def _text(setting: ServerSetting, raw: str) -> str:
     return raw
 
 
-PORT = ServerSetting("PORT", "8000", "the port to listen on", _whole, 0, 65535)
+PORT = ServerSetting(
+    "PORT",
+    "8000",
+    (
+        "the port to listen on (`make run` takes it from the environment or command line, "
+        "not `.env`)"
+    ),
+    _whole,
+    0,
+    65535,
+)
 BIND = ServerSetting("BROKER_BIND", "0.0.0.0:$PORT", "bind address", _text)
 WORKERS = ServerSetting("BROKER_WORKERS", "cores", "worker processes", _whole, 1, 1024)
 WORKER_CONNECTIONS = ServerSetting(
     "BROKER_WORKER_CONNECTIONS",
     "1000",
-    "open client connections per worker",
+    (
+        "open client connections per worker; when full, a new connection displaces the one "
+        "waiting longest for a request"
+    ),
     _whole,
     1,
     1_000_000,
@@ -74,7 +87,10 @@ WORKER_CONNECTIONS = ServerSetting(
 KEEPALIVE = ServerSetting(
     "BROKER_KEEPALIVE",
     "75",
-    "seconds an idle connection is kept open between requests",
+    (
+        "seconds an idle client connection is kept open between requests (longer than the "
+        "load balancer's idle timeout)"
+    ),
     _whole,
     0,
     3600,
@@ -82,14 +98,22 @@ KEEPALIVE = ServerSetting(
 HEADER_TIMEOUT = ServerSetting(
     "BROKER_HEADER_TIMEOUT",
     "10",
-    "seconds a request's line and headers may take to arrive",
+    (
+        "seconds a request's line and headers may take to arrive (from the connection's "
+        "start for its first request, from its first byte for a later one); then the "
+        "connection is closed, with `408 request_timeout`"
+    ),
     _seconds,
     high=300,
 )
 MAX_IN_FLIGHT = ServerSetting(
     "BROKER_MAX_IN_FLIGHT",
     "512",
-    "requests a worker holds at once; the next is answered 503 overloaded",
+    (
+        "requests a worker holds at once (being answered or waiting for the vendor); the "
+        'next is answered `503 overloaded` with `Retry-After` at once (see "Under '
+        'overload")'
+    ),
     _whole,
     1,
     100_000,

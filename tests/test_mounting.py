@@ -369,13 +369,12 @@ def test_the_readmes_mounting_example_runs_as_written(
         assert client.get("/api/getusertoken").get_json() == {"authToken": "tok-ada"}
 
 
-def test_the_readmes_factory_form_runs_as_written() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme.split("## Add it to your Flask app", 1)[1]
-    code = section.split("```python\n", 2)[2].split("```", 1)[0]
+def test_the_docs_factory_form_runs_as_written() -> None:
+    page = Path(__file__).resolve().parent.parent / "docs" / "integrators" / "mounting.md"
+    code = page.read_text().split("```python\n", 2)[2].split("```", 1)[0]
     assert "broker.init_app(app)" in code
-    namespace: dict[str, Any] = {"__name__": "readme_factory", "broker_user": lambda: None}
-    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own block
+    namespace: dict[str, Any] = {"__name__": "docs_factory", "broker_user": lambda: None}
+    exec(compile(code, str(page), "exec"), namespace)  # noqa: S102 - the page's own block
     first, second = (namespace["create_app"](host_config()) for _ in range(2))
     assert first.extensions[EXTENSION] is not second.extensions[EXTENSION]
     assert first.test_client().get("/broker/healthz").get_json()["status"] == "ok"

@@ -95,7 +95,13 @@ def rows() -> list[Row]:
 
 def _cell(text: str, *, literal: bool = False) -> nodes.entry:
     paragraph = nodes.paragraph()
-    paragraph += nodes.literal(text, text) if literal and text != NONE else nodes.Text(text)
+    if literal and text != NONE:
+        paragraph += nodes.literal(text, text)
+    else:
+        # A declaration's doc writes names and values in backticks, as Markdown does.
+        for index, part in enumerate(text.split("`")):
+            if part:
+                paragraph += nodes.literal(part, part) if index % 2 else nodes.Text(part)
     return nodes.entry("", paragraph)
 
 

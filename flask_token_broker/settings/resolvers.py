@@ -35,12 +35,20 @@ class HeaderResolverSettings:
     trusted_proxies: tuple[IPNetwork, ...] = text(
         "BROKER_TRUSTED_PROXIES",
         (),
-        "addresses whose identity headers are believed",
+        "`headers`: addresses or CIDR networks whose identity headers are believed",
         parse=parse_trusted_proxies,
     )
-    id_header: str = text("BROKER_HEADER_USER_ID", "X-Forwarded-User", "the user id")
-    email_header: str = text("BROKER_HEADER_EMAIL", "X-Forwarded-Email", "the email")
-    name_header: str = text("BROKER_HEADER_NAME", "X-Forwarded-Preferred-Username", "the name")
+    id_header: str = text(
+        "BROKER_HEADER_USER_ID", "X-Forwarded-User", "`headers`: the header with the user id"
+    )
+    email_header: str = text(
+        "BROKER_HEADER_EMAIL", "X-Forwarded-Email", "`headers`: the header with the email"
+    )
+    name_header: str = text(
+        "BROKER_HEADER_NAME",
+        "X-Forwarded-Preferred-Username",
+        "`headers`: the header with the display name",
+    )
 
 
 @dataclass(frozen=True)
@@ -48,27 +56,57 @@ class JwtResolverSettings:
     """Bearer tokens from the host's identity provider: one shared secret or a JWKS URL."""
 
     secret: str | None = text(
-        "BROKER_JWT_SECRET", None, "HMAC secret of the provider", parse=_jwt_secret, secret=True
+        "BROKER_JWT_SECRET",
+        None,
+        "`jwt`: HS256 secret (at least 32 bytes); never logged",
+        parse=_jwt_secret,
+        secret=True,
     )
-    jwks_url: str | None = text("BROKER_JWKS_URL", None, "the provider's JWKS", parse=_jwks_url)
+    jwks_url: str | None = text(
+        "BROKER_JWKS_URL",
+        None,
+        "`jwt`: the provider's JWKS (https) for RS256/ES256; exactly one of this and the secret",
+        parse=_jwks_url,
+    )
     # With a JWKS URL the default is PUBLIC_KEY_DEFAULT_ALGORITHMS.
     algorithms: tuple[str, ...] = text(
-        "BROKER_JWT_ALGORITHMS", ("HS256",), "accepted algorithms", parse=_names
+        "BROKER_JWT_ALGORITHMS",
+        ("HS256",),
+        "`jwt`: accepted algorithms, of the key source's family",
+        parse=_names,
     )
-    issuer: str | None = text("BROKER_JWT_ISSUER", None, "required iss, when set")
-    audience: str | None = text("BROKER_JWT_AUDIENCE", None, "required aud, when set")
-    leeway: float = seconds("BROKER_JWT_LEEWAY", 30.0, "of clock skew tolerated on exp")
-    id_claim: str = text("BROKER_JWT_ID_CLAIM", "sub", "claim with the user id")
-    email_claim: str = text("BROKER_JWT_EMAIL_CLAIM", "email", "claim with the email")
-    name_claim: str = text("BROKER_JWT_NAME_CLAIM", "name", "claim with the display name")
+    issuer: str | None = text("BROKER_JWT_ISSUER", None, "`jwt`: required `iss` when set")
+    audience: str | None = text(
+        "BROKER_JWT_AUDIENCE",
+        None,
+        "`jwt`: required `aud`; production refuses the `jwt` resolver without it",
+    )
+    leeway: float = seconds(
+        "BROKER_JWT_LEEWAY", 30.0, "`jwt`: seconds of clock skew tolerated on `exp` (at most 300)"
+    )
+    id_claim: str = text("BROKER_JWT_ID_CLAIM", "sub", "`jwt`: claim with the user id")
+    email_claim: str = text("BROKER_JWT_EMAIL_CLAIM", "email", "`jwt`: claim with the email")
+    name_claim: str = text("BROKER_JWT_NAME_CLAIM", "name", "`jwt`: claim with the display name")
     jwks_cache_seconds: int = integer(
-        "BROKER_JWKS_CACHE_SECONDS", 300, "fetched keys are kept", minimum=1, maximum=86400
+        "BROKER_JWKS_CACHE_SECONDS",
+        300,
+        "`jwt`: how long fetched keys are kept",
+        minimum=1,
+        maximum=86400,
     )
-    jwks_timeout: float = seconds("BROKER_JWKS_TIMEOUT", 5.0, "for the JWKS endpoint", maximum=60)
+    jwks_timeout: float = seconds(
+        "BROKER_JWKS_TIMEOUT", 5.0, ("`jwt`: seconds to wait for the JWKS endpoint"), maximum=60
+    )
     # Least seconds between refetches forced by an unknown kid, so made-up kids in a stream of
     # bad tokens cannot turn the broker into a flood against the identity provider.
     jwks_refresh_cooldown: int = integer(
-        "BROKER_JWKS_REFRESH_COOLDOWN", 30, "between refetches for an unknown kid", maximum=3600
+        "BROKER_JWKS_REFRESH_COOLDOWN",
+        30,
+        (
+            "`jwt`: least seconds between refetches for an unknown `kid`, and after a "
+            "failed fetch before the next (at least 1)"
+        ),
+        maximum=3600,
     )
 
 
@@ -79,7 +117,7 @@ class UserResolverSettings:
     kind: str = text(
         "BROKER_USER_RESOLVER",
         RESOLVER_SESSION,
-        "session, headers, jwt or package.module:function",
+        "`session`, `headers`, `jwt` or `package.module:function`",
         parse=_user_resolver_kind,
     )
     # For kind "custom": the "package.module:function" to import at start-up.
