@@ -1,11 +1,13 @@
 """Run the built image with podman and prove it serves: ``make image-test`` (after the build).
 
-Starts the stand-in vendor on loopback, runs the broker's container against it as production
-would (read-only root file system, /tmp a tmpfs, every capability dropped, secrets in files
-mounted read-only), waits for podman's health check to say ``healthy``, signs a session cookie
-with the container's ``SECRET_KEY``, gets a token through ``/api/getusertoken`` and checks what
-the stand-in received. Then stops the container (SIGTERM, as an orchestrator would) and
-removes it. Any failure prints the container's log and exits 1.
+Checks the image's size against a limit (MAX_IMAGE_MB). Starts the stand-in vendor on
+loopback, runs the broker's container against it as production would (read-only root file
+system, /tmp a tmpfs, every capability dropped, secrets in files mounted read-only, the limits
+the Dockerfile's podman run line sets), waits for podman's health check to say ``healthy``,
+signs a session cookie with the container's ``SECRET_KEY``, gets a token through
+``/api/getusertoken`` and checks what the stand-in received. Reloads the server with
+``podman kill --signal HUP`` and waits for new workers. Then stops the container (SIGTERM, as
+an orchestrator would) and removes it. Any failure prints the container's log and exits 1.
 
 ``IMAGE_TEST_SECRETS``: ``files`` (the default: secrets only as NAME_FILE, so an image that
 cannot read them fails), ``env`` (as plain variables) or ``auto`` (files when the image's
@@ -32,12 +34,19 @@ from types import FrameType
 import requests
 
 from flask_token_broker.sandbox_vendor.tokens import token_claims
+from harness.container_run import podman_limits
 from harness.cookies import session_cookie
 from harness.standin_process import StandinProcess
 
 # crun, podman's default on Debian, fails on this kernel's cgroup setup; runc works.
 PODMAN = [shutil.which("podman") or "/usr/bin/podman", "--runtime", "runc"]
+# The image as built, in MB (10**6 bytes, as podman shows it): a Debian bookworm-slim base
+# (about 75), Python (about 30) and the virtualenv (about 60).
+MAX_IMAGE_MB = 200
 HEALTHY_WITHIN = 60.0
+RELOADED_WITHIN = 30.0
+WORKERS = 2
+READY_LINE = '"msg": "broker ready'
 STOP_GRACE = 20  # seconds podman waits after SIGTERM before SIGKILL
 COMMAND_TIMEOUT = 60.0
 SECRETS_IN_CONTAINER = "/run/secrets"
@@ -113,14 +122,20 @@ def container_options(secrets_dir: Path) -> list[str]:
     """How production runs the image: nothing writable but /tmp, no capabilities, no root."""
     return [
         "--network", "host",  # the stand-in and the published port are on loopback
-        "--ulimit", "nofile=1024:1024",
-        "--ulimit", "nproc=1024:1024",
+        *podman_limits(),
         "--read-only",
         "--tmpfs", "/tmp:rw,size=64m,mode=1777",  # noqa: S108 - the container's own tmpfs
         "--cap-drop", "ALL",
         "--security-opt", "no-new-privileges",
         "-v", f"{secrets_dir}:{SECRETS_IN_CONTAINER}:ro",
     ]  # fmt: skip
+
+
+def check_size(image: str) -> None:
+    size_mb = int(podman("image", "inspect", "--format", "{{.Size}}", image)) / 1e6
+    if size_mb > MAX_IMAGE_MB:
+        raise ImageTestError(f"the image is {size_mb:.0f} MB, above the {MAX_IMAGE_MB} MB limit")
+    say(f"image size: {size_mb:.0f} MB (limit {MAX_IMAGE_MB} MB)")
 
 
 def files_supported(image: str, base_options: list[str], settings: list[str]) -> bool:
@@ -188,9 +203,34 @@ def _python_succeeds(name: str, code: str) -> bool:
     return succeeds("exec", name, "python3", "-c", code)
 
 
-def check_logs_hold_no_secret(name: str, values: Sequence[str]) -> None:
+def container_logs(name: str) -> str:
     done = run_podman("logs", name)
-    logs = done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+def check_reload(name: str) -> None:
+    """``podman kill --signal HUP`` reaches gunicorn, the container's PID 1: the configuration is
+    read again, new workers start and the server stays healthy."""
+    ready_before = container_logs(name).count(READY_LINE)
+    podman("kill", "--signal", "HUP", name)
+    deadline = time.monotonic() + RELOADED_WITHIN
+    while True:
+        logs = container_logs(name)
+        reloaded = "broker configuration reloaded" in logs
+        if reloaded and logs.count(READY_LINE) >= ready_before + WORKERS:
+            break
+        if time.monotonic() > deadline:
+            raise ImageTestError(
+                f"no reload within {RELOADED_WITHIN:.0f} s of SIGHUP (reload logged: {reloaded})"
+            )
+        time.sleep(0.5)
+    if not succeeds("healthcheck", "run", name, timeout=15):
+        raise ImageTestError("the health check fails after the reload")
+    say(f"reload: SIGHUP started {WORKERS} new workers, still healthy")
+
+
+def check_logs_hold_no_secret(name: str, values: Sequence[str]) -> None:
+    logs = container_logs(name)
     if any(value in logs for value in values):
         raise ImageTestError("a secret appears in the container's log")
     if '"msg": "broker ready' not in logs:
@@ -222,7 +262,7 @@ def run(image: str, mode: str) -> None:
         base = container_options(secrets_dir)
         settings = [
             "-e", f"PORT={port}",
-            "-e", "BROKER_WORKERS=2",
+            "-e", f"BROKER_WORKERS={WORKERS}",
             "-e", f"MINDSET_API_HOST={vendor.url}",
             "-e", f"MINDSET_APP_UID={APP_UID}",
         ]  # fmt: skip
@@ -243,6 +283,7 @@ def run(image: str, mode: str) -> None:
             say(f"podman health check: healthy {took:.1f} s after start")
             check_token_flow(f"http://127.0.0.1:{port}", values["secret_key"], vendor)
             check_confinement(name)
+            check_reload(name)
             check_logs_hold_no_secret(name, list(values.values()))
             stop(name)
         except BaseException:
@@ -267,6 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # `make` and CI stop with SIGTERM: the container and the stand-in are still cleaned up.
     signal.signal(signal.SIGTERM, interrupted)
     try:
+        check_size(options.image)
         run(options.image, mode)
     except (ImageTestError, subprocess.TimeoutExpired, requests.RequestException) as error:
         print(f"image-test: FAILED: {error}", file=sys.stderr)
