@@ -16,6 +16,7 @@ from flask import Flask
 
 from flask_token_broker import TokenBroker
 from flask_token_broker.settings.table import DECLARED, FILE_SUFFIX
+from harness.container_run import podman_limits
 from harness.doc_blocks import ROOT, blocks, documents
 from serving.settings import DECLARED as SERVER_SETTINGS
 from serving.settings import RETIRED
@@ -191,3 +192,13 @@ def test_the_standin_port_is_the_makefiles() -> None:
 def test_no_page_claims_a_control_socket_file() -> None:
     for path in [*documents(), ROOT / "Dockerfile"]:
         assert "gunicorn.ctl" not in path.read_text(), path
+
+
+def test_the_documented_podman_line_has_the_limits_the_image_test_runs_with() -> None:
+    limits = " ".join(podman_limits())
+    podman_runs = [block for block in blocks() if "podman run" in block.text]
+    assert podman_runs
+    for block in podman_runs:
+        assert limits in block.text, block.name
+    # The README gives them in its text, where a line may break between them.
+    assert limits in " ".join((ROOT / "README.md").read_text().split())
