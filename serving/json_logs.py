@@ -78,7 +78,9 @@ def logconfig(level: str) -> dict[str, Any]:
             "gunicorn.error": {
                 "level": level.upper(),
                 "handlers": ["error_console"],
-                "propagate": False,
+                # gunicorn's Logger turns propagation off too, so no test can tell this line's
+                # absence; it keeps the dict complete for any other reader of it.
+                "propagate": False,  # pragma: no mutate
             },
         },
     }

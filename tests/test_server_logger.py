@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import logging
+
+import pytest
 from gunicorn.config import Config
 
 from serving import json_logs
@@ -24,3 +28,24 @@ def test_gunicorn_builds_no_access_line_when_the_broker_writes_its_own() -> None
 
 def test_an_operator_who_sets_accesslog_gets_gunicorns_line_too() -> None:
     assert server_logger(accesslog="-").access_log_enabled
+
+
+def test_each_server_line_is_written_once_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    root, server = logging.getLogger(), logging.getLogger("gunicorn.error")
+    # The logger's dictConfig replaces the process's logging: put it back for later tests.
+    kept = [(each, each.handlers[:], each.level, each.propagate) for each in (root, server)]
+    try:
+        logger = server_logger()
+        logger.info("Booting worker with pid: %s", 4242)
+        logger.warning("Worker with pid %s was terminated", 4242)
+        lines = capsys.readouterr().err.splitlines()
+    finally:
+        for each, handlers, level, propagate in kept:
+            each.handlers[:] = handlers
+            each.setLevel(level)
+            each.propagate = propagate
+    # Not twice: gunicorn's lines do not also reach the root logger's console.
+    assert [json.loads(line)["msg"] for line in lines] == [
+        "Booting worker with pid: 4242",
+        "Worker with pid 4242 was terminated",
+    ]
