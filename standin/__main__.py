@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import os
@@ -58,9 +59,21 @@ def build(args: argparse.Namespace) -> StandinServer:
     return server
 
 
-async def serve(args: argparse.Namespace) -> None:
+async def serve(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT; the exit status."""
     server = build(args)
-    port = await server.start(args.host, args.port)
+    try:
+        port = await server.start(args.host, args.port)
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        # The operator's choice, not a bug: one line saying what to change, no traceback.
+        print(
+            f"stand-in: port {args.port} on {args.host} is taken; choose another with "
+            "STANDIN_PORT (make standin STANDIN_PORT=<port>) or --port",
+            file=sys.stderr,
+        )
+        return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -73,6 +86,7 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     log.info("stand-in stopping")
     await server.close()
+    return 0
 
 
 def loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -90,8 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parse_args(argv)
     with asyncio.Runner(loop_factory=loop_factory()) as runner:
-        runner.run(serve(args))
-    return 0
+        return runner.run(serve(args))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,18 @@
 """The stand-in runs from the runtime environment (``make standin`` installs only
-requirements.txt), and its README points only at files in the repository."""
+requirements.txt), says in one line when its port is taken, and its README points only at files
+in the repository."""
 
 from __future__ import annotations
 
 import ast
+import os
 import re
+import socket
+import subprocess  # nosec B404
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "standin"
@@ -92,3 +98,26 @@ def test_make_standin_needs_only_the_runtime_environment() -> None:
     assert target is not None, "no `make standin` target"
     assert "$(VENV)/.runtime" in target.group(1)
     assert ".dev" not in target.group(1)
+
+
+@pytest.mark.network
+def test_a_taken_port_stops_the_standin_with_one_line_naming_the_setting() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        # As `make standin STANDIN_PORT=<port>` runs it.
+        result = subprocess.run(  # nosec B603
+            [sys.executable, "-m", "standin", "--app-uid", "dev-app", "--port", port],
+            cwd=ROOT,
+            env={"PATH": os.environ["PATH"], "STANDIN_API_KEY": "dev-key"},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""  # no STANDIN_READY line
+    assert result.stderr.splitlines() == [
+        f"stand-in: port {port} on 127.0.0.1 is taken; choose another with STANDIN_PORT "
+        "(make standin STANDIN_PORT=<port>) or --port"
+    ]
