@@ -52,7 +52,8 @@ def startup_warnings(
             "API and are worthless elsewhere; set MINDSET_API_HOST, MINDSET_API_KEY and "
             "MINDSET_APP_UID to use your real app"
         )
-    if settings.demo_login and not demo_login:
+    # Only when the operator asked for it: the sandbox's default asks for nothing.
+    if settings.demo_login and settings.demo_login_set and not demo_login:
         warn(
             "BROKER_DEMO_LOGIN is on but the demo login is off: it signs users into the "
             f"session, and user_resolver={resolver} does not read the session, so it could "

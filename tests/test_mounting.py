@@ -24,6 +24,7 @@ from . import fake_secrets
 from .conftest import (
     AUTH_URL,
     KNOWN_SECRETS,
+    LogLines,
     SecretCheckingClient,
     mindset_settings,
 )
@@ -299,6 +300,25 @@ def test_the_demo_login_is_off_with_a_resolver_that_does_not_read_the_session() 
     TokenBroker(app, resolver=lambda: None, demo=True)
     assert app.extensions[EXTENSION].demo_login is False
     assert not any("/demo/" in rule for rule in routes(app))
+
+
+IDLE_DEMO_LOGIN = "BROKER_DEMO_LOGIN is on but the demo login is off"
+
+
+@pytest.mark.parametrize(
+    ("given", "warned"),
+    [({}, False), ({"BROKER_DEMO_LOGIN": ""}, False), ({"BROKER_DEMO_LOGIN": "1"}, True)],
+)
+def test_a_host_is_warned_of_an_idle_demo_login_only_when_it_turned_it_on(
+    given: dict[str, str], warned: bool, broker_logs: LogLines
+) -> None:
+    # No vendor settings: the sandbox, where the demo login is on unless BROKER_DEMO_LOGIN
+    # says otherwise; the host's resolver does not read the session, so it stays off.
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=fake_secrets.SECRET_KEY, **given)
+    TokenBroker(app, resolver=lambda: None)
+    assert "SANDBOX MODE" in broker_logs.joined()
+    assert (IDLE_DEMO_LOGIN in broker_logs.joined()) is warned
 
 
 # --- the example as a real process --------------------------------------------------------------

@@ -157,6 +157,7 @@ def load_settings(source: Mapping[str, Any], *, reader: Reader | None = None) ->
         sandbox=sandbox,
         mindset=mindset,
         **own,
+        demo_login_set=reader.given(Settings, "demo_login"),
         session=reader.section(SessionSettings),
         redis=reader.section(RedisSettings),
         resilience=reader.section(ResilienceSettings),

@@ -16,6 +16,12 @@ from .secret_files import read_secret_file
 from .table import _KEY, DECLARED, FILE_SUFFIX, ConfigError, Setting, T, _default, _given
 
 
+def _declaration(cls: type, name: str) -> Setting:
+    (declaration,) = (item for item in fields(cls) if item.name == name)
+    setting: Setting = declaration.metadata[_KEY]
+    return setting
+
+
 class Reader:
     """Typed reads from a mapping by the declarations, with the variable's name in every error."""
 
@@ -61,8 +67,11 @@ class Reader:
 
     def field(self, cls: type, name: str, default: Any = MISSING) -> Any:
         """The setting declared on field ``name`` of dataclass ``cls``."""
-        (declaration,) = (item for item in fields(cls) if item.name == name)
-        return self.read(declaration.metadata[_KEY], default)
+        return self.read(_declaration(cls, name), default)
+
+    def given(self, cls: type, name: str) -> bool:
+        """Whether the setting declared on field ``name`` of ``cls`` is set, not defaulted."""
+        return self.raw(_declaration(cls, name).name) is not None
 
     def values(
         self,

@@ -389,7 +389,7 @@ class Settings:
     )
     secret_key_generated: bool
     sandbox: bool
-    # On by default in the sandbox.
+    # On by default in the sandbox; demo_login_set: BROKER_DEMO_LOGIN was set, not defaulted.
     demo_login: bool = flag(
         "BROKER_DEMO_LOGIN",
         False,
@@ -399,6 +399,7 @@ class Settings:
             "`config check`"
         ),
     )
+    demo_login_set: bool
     mindset: MindsetSettings | None
     session: SessionSettings = SessionSettings()
     session_cookie_name: str = text(
