@@ -64,6 +64,7 @@ def server_options(source: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+json_logs.log_json_from_the_first_line()
 # The server's own settings may come from the dotenv file too, like the broker's; the shell wins.
 try:
     _options = server_options(read_environment())

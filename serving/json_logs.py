@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.config
 import sys
 import time
 from typing import Any, NoReturn
@@ -84,6 +85,14 @@ def logconfig(level: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def log_json_from_the_first_line() -> None:
+    """Apply :func:`logconfig` now, at ``warning``, until gunicorn applies it at the operator's
+    level: gunicorn does so only after reading its config file, and what is logged while it
+    reads it (python-dotenv's warning about a line of the dotenv file it cannot parse) would
+    otherwise reach logging's last resort, as plain text."""
+    logging.config.dictConfig(logconfig("warning"))
 
 
 def exit_with_error(message: str) -> NoReturn:

@@ -66,6 +66,27 @@ def test_every_production_server_log_line_is_json(standin: StandinProcess, tmp_p
     )
 
 
+def test_warnings_logged_while_the_server_reads_its_configuration_are_json(
+    tmp_path: Path,
+) -> None:
+    """python-dotenv warns of a line it cannot parse while gunicorn is still reading its config
+    file, before gunicorn applies its logging configuration; the broker's start-up warnings
+    come later, from the workers. Every line is JSON, from the first."""
+    env_file = tmp_path / "broker.env"
+    env_file.write_text("a line that is no assignment\n")
+    with BrokerServer(
+        mindset_settings(BROKER_ENV_FILE=str(env_file)), tmp_path, workers=1
+    ) as server:
+        pass
+    entries = json_lines(server.logs())
+    warnings = [(e["logger"], str(e["msg"])) for e in entries if e["level"] == "warning"]
+    assert ("dotenv.main", "python-dotenv could not parse statement starting at line 1") in warnings
+    assert any(
+        logger == "broker" and msg.startswith("BROKER_ALLOWED_HOSTS is not set in production")
+        for logger, msg in warnings
+    )
+
+
 def test_the_server_opens_no_control_socket_in_the_home_directory(
     standin: StandinProcess, tmp_path: Path
 ) -> None:
