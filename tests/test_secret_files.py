@@ -23,6 +23,7 @@ import pytest
 import responses
 
 from config import accept_server_configuration
+from flask_token_broker.commands import diagnostics_app
 from flask_token_broker.settings import ConfigError, Settings, find_problems, load_settings
 from flask_token_broker.settings.reader import Reader
 from flask_token_broker.settings.secret_files import read_secret_file, with_secret_files_read
@@ -169,6 +170,24 @@ def test_an_unusable_file_is_refused_naming_the_variable_and_path(
 def fifo(path: Path) -> str:
     os.mkfifo(path)
     return str(path)
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+@pytest.mark.parametrize("name", SECRETS)
+def test_an_unreadable_secret_file_is_reported_once_not_also_as_missing(
+    tmp_path: Path, name: str, env: str
+) -> None:
+    """The file's own problem says it all: not also "NAME is missing", "required" or "needs
+    exactly one of" as if the secret had not been given."""
+    config, _ = SECRETS[name]
+    path = str(tmp_path / "absent")
+    source = {k: v for k, v in config.items() if k != name}
+    source.update({f"{name}_FILE": path, "BROKER_ENV": env})
+    report = json.loads(
+        diagnostics_app(source).test_cli_runner().invoke(args=["config", "check"]).stdout
+    )
+    mentions = [problem for problem in report["problems"] if name in problem]
+    assert mentions == [f"{name}_FILE cannot be read: No such file or directory: {path}"]
 
 
 def test_a_fifo_never_holds_the_reader(tmp_path: Path) -> None:

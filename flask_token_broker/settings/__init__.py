@@ -245,12 +245,14 @@ def _secret_key(reader: Reader, production: bool) -> tuple[str, bool]:
                 "(python -c 'import secrets; print(secrets.token_hex(32))')"
             )
         return secret_key, False
-    if production:
+    # Set but refused (an unreadable SECRET_KEY_FILE) is reported as that alone.
+    given = reader.is_set("SECRET_KEY")
+    if production and not given:
         reader.refuse(
             "SECRET_KEY is required in production: set it to a long random value shared "
             "with the host app (python -c 'import secrets; print(secrets.token_hex(32))')"
         )
-    return secrets.token_hex(32), True
+    return secrets.token_hex(32), not given
 
 
 # Every name the broker reads from a configuration mapping, secrets' ``NAME_FILE`` forms

@@ -71,7 +71,15 @@ class Reader:
 
     def given(self, cls: type, name: str) -> bool:
         """Whether the setting declared on field ``name`` of ``cls`` is set, not defaulted."""
-        return self.raw(_declaration(cls, name).name) is not None
+        return self.is_set(_declaration(cls, name).name)
+
+    def is_set(self, name: str) -> bool:
+        """Whether the source sets ``name``, a secret's ``NAME_FILE`` included even when it
+        cannot be read: that file is refused for itself, so it is not also reported missing."""
+        setting = DECLARED.get(name)
+        return _given(self._source.get(name)) or (
+            setting is not None and setting.secret and _given(self._source.get(name + FILE_SUFFIX))
+        )
 
     def values(
         self,

@@ -147,8 +147,8 @@ def user_resolver_section(reader: Reader, *, production: bool = False) -> UserRe
 
 
 def _jwt_resolver(reader: Reader, production: bool) -> JwtResolverSettings:
-    hmac = reader.raw("BROKER_JWT_SECRET") is not None
-    if hmac == (reader.raw("BROKER_JWKS_URL") is not None):
+    hmac = reader.is_set("BROKER_JWT_SECRET")
+    if hmac == reader.is_set("BROKER_JWKS_URL"):
         # Both at once would let a token choose between HMAC and public keys.
         reader.refuse(
             "BROKER_USER_RESOLVER=jwt needs exactly one of BROKER_JWT_SECRET (HS256) and "

@@ -22,7 +22,7 @@ from .sections import SANDBOX, MindsetSettings, TypingMindSettings
 
 
 def no_vendor_credentials(reader: Reader) -> bool:
-    return not any(reader.raw(name) is not None for name in VENDOR_CREDENTIALS)
+    return not any(reader.is_set(name) for name in VENDOR_CREDENTIALS)
 
 
 def sandbox_section(reader: Reader, production: bool) -> bool:
@@ -38,16 +38,16 @@ def sandbox_section(reader: Reader, production: bool) -> bool:
 
 
 def mindset_section(reader: Reader, production: bool) -> MindsetSettings | None:
-    host, key, app_uid = (reader.raw(name) for name in VENDOR_CREDENTIALS[:3])
-    if host is None and key is None and app_uid is None:
+    if not any(reader.is_set(name) for name in VENDOR_CREDENTIALS[:3]):
         return None
-    for value, name, what in (
-        (host, "MINDSET_API_HOST", "the API host the Mindset team gave you"),
-        (key, "MINDSET_API_KEY", "a key from the Mindset admin portal (API Management)"),
-        (app_uid, "MINDSET_APP_UID", "your Mindset app's uid"),
+    for name, what in (
+        ("MINDSET_API_HOST", "the API host the Mindset team gave you"),
+        ("MINDSET_API_KEY", "a key from the Mindset admin portal (API Management)"),
+        ("MINDSET_APP_UID", "your Mindset app's uid"),
     ):
-        if value is None:  # each missing one named, so one check tells the whole story
+        if not reader.is_set(name):  # each missing one named, so one check tells the whole story
             reader.refuse(f"{name} is missing: set it to {what} (Mindset is partly configured)")
+    host = reader.raw("MINDSET_API_HOST")
     values = reader.values(MindsetSettings, skip=("base_url",))
     base_url = host and reader.attempt(
         lambda: parse_api_host(
@@ -69,10 +69,10 @@ def sandbox_mindset(reader: Reader) -> MindsetSettings:
 
 
 def typingmind_section(reader: Reader, production: bool) -> TypingMindSettings | None:
-    secret, url = (reader.raw(name) for name in VENDOR_CREDENTIALS[3:])
-    if secret is None and url is None:
+    secret, url = reader.is_set("TYPINGMIND_JWT_SECRET"), reader.raw("TYPINGMIND_URL")
+    if not secret and url is None:
         return None
-    if secret is None:
+    if not secret:
         reader.refuse(
             "TYPINGMIND_JWT_SECRET is missing: set it to the JWT secret from TypingMind's "
             "admin panel (User Authentication > JWT) (TypingMind is partly configured)"
