@@ -21,6 +21,7 @@ from dotenv import dotenv_values
 
 from flask_token_broker import (
     SETTING_NAMES,
+    ConfigError,
     Settings,
     check_resolver_imports,
     load_settings,
@@ -68,9 +69,14 @@ def accept_server_configuration(source: Mapping[str, Any]) -> Settings:
     :class:`ConfigError` and keeps the previous configuration when ``source`` is invalid.
     """
     global _accepted
-    resolved = with_secret_files_read(source)
-    settings = load_settings(resolved)
-    check_resolver_imports(settings)
+    try:
+        resolved = with_secret_files_read(source)
+    except ConfigError:
+        # Name every problem, not only the first file's: reading the settings reads the files
+        # again and refuses the unreadable ones among the rest.
+        load_settings(source, checks=(check_resolver_imports,))
+        raise  # reached only if the file became readable since: it is still unchecked
+    settings = load_settings(resolved, checks=(check_resolver_imports,))
     _accepted = resolved
     return settings
 

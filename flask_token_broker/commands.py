@@ -30,7 +30,6 @@ from flask.cli import AppGroup
 from .errors import BrokerError, broker_error_response, unexpected_error_response
 from .observability.logs import assign_request_id
 from .settings import (
-    RESOLVER_CUSTOM,
     ConfigError,
     Settings,
     check_configuration,
@@ -40,7 +39,7 @@ from .startup_warnings import startup_warnings
 from .state import TYPINGMIND_SETTINGS, Broker, broker_of, current_broker
 from .typingmind import TypingMindIdentityError
 from .users import MAX_FIELD_LENGTH, CurrentUser
-from .users.custom import import_callable
+from .users.custom import check_resolver_import
 from .version import VERSION
 
 SOURCE = "token_broker_settings_source"
@@ -175,14 +174,13 @@ def check_command(probe: bool, probe_user: str) -> None:
 def start_up_problems(settings: Settings, error: ConfigError | None) -> list[str]:
     """What building the broker refuses beyond reading the settings: the resolver import
     (tried here even when other settings are invalid), and whatever stopped start-up."""
-    found = []
-    if settings.users.kind == RESOLVER_CUSTOM and settings.users.callable_path is not None:
-        try:
-            import_callable(settings.users.callable_path)
-        except ConfigError as refusal:
-            found.append(str(refusal))
+    found: list[str] = []
+    try:
+        check_resolver_import(settings)
+    except ConfigError as refusal:
+        found.extend(refusal.problems)
     if error is not None:
-        found.append(str(error))
+        found.extend(error.problems)
     return found
 
 

@@ -44,7 +44,7 @@ from .startup_warnings import startup_warnings
 from .state import EXTENSION, Broker, Mount
 from .typingmind import TypingMindCodes
 from .users import UserResolver
-from .users.custom import HostResolver, custom_resolver, import_callable
+from .users.custom import HostResolver, check_resolver_import, custom_resolver, import_callable
 from .users.headers import headers_resolver
 from .users.jwt import jwt_resolver
 from .users.per_request import once_per_request
@@ -124,6 +124,13 @@ def _mindset_tokens(settings: Settings, shared: SharedState | None = None) -> Mi
     )
 
 
+def _settings_of(app: Flask, resolver: HostResolver | None) -> Settings:
+    """``app``'s settings, or ConfigError naming every problem, an unimportable
+    ``BROKER_USER_RESOLVER`` among them (unless the host gives its own resolver)."""
+    checks = (check_resolver_import,) if resolver is None else ()
+    return load_settings(app.config, checks=checks)
+
+
 def attach_broker(
     app: Flask,
     settings: Settings | None = None,
@@ -147,7 +154,7 @@ def attach_broker(
             "no trailing one), or '' for the root"
         )
     if settings is None:
-        settings = load_settings(app.config)
+        settings = _settings_of(app, resolver)
     redaction.register_settings_secrets(settings)
     trust_hosts(app, settings)
     broker = build_broker(settings, resolver=resolver)
@@ -233,7 +240,7 @@ class TokenBroker:
         # The settings as given, before the broker adds its own (a generated SECRET_KEY):
         # what `config check` reports on.
         source = {name: app.config[name] for name in SETTING_NAMES if name in app.config}
-        settings = load_settings(app.config)
+        settings = _settings_of(app, chosen["resolver"])
         own_app(app, settings)
         attach_broker(app, settings, app_pipeline=True, **chosen)
         register_commands(app, source)

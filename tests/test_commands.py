@@ -19,7 +19,7 @@ from flask_token_broker.commands import (
     diagnosis_requested,
     diagnostics_app,
 )
-from flask_token_broker.settings import ConfigError, find_problems
+from flask_token_broker.settings import ConfigError, find_problems, load_settings
 
 from . import fake_secrets
 from .conftest import AUTH_URL, LogLines, build_app, mindset_settings, sign_in
@@ -288,6 +288,16 @@ def test_config_check_reports_what_stopped_start_up_once() -> None:
     assert code == EXIT_FAILED
     assert report["problems"][-1] == str(refusal)
     assert len([p for p in report["problems"] if "myapp.auth" in p]) == 2  # import, start-up
+
+
+def test_config_check_lists_a_start_up_error_of_several_problems_one_by_one() -> None:
+    source = mindset_settings(MINDSET_READ_TIMEOUT="soon", BROKER_REDIS_URL="localhost:6379")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(source)
+    code, report = check(diagnostics_app(source, raised.value))
+    assert code == EXIT_FAILED
+    assert len(raised.value.problems) == 2
+    assert report["problems"] == list(raised.value.problems)
 
 
 @pytest.mark.parametrize(

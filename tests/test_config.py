@@ -61,7 +61,44 @@ def test_invalid_configuration_names_the_variable(settings: dict[str, str], vari
 def test_invalid_configuration_stops_the_standalone_app_with_one_line() -> None:
     with pytest.raises(SystemExit) as raised:
         create_app({"MINDSET_API_HOST": "acme.api.mindset.ai"})
-    assert str(raised.value).startswith("broker configuration error: MINDSET_API_KEY")
+    message = str(raised.value)
+    assert "\n" not in message
+    # Both halves Mindset is missing, at once.
+    assert message.startswith("broker configuration error: 2 problems: (1) MINDSET_API_KEY ")
+    assert "; (2) MINDSET_APP_UID is missing" in message
+
+
+# Two independent mistakes, and what each one's problem says.
+TWO_PROBLEMS = {"MINDSET_READ_TIMEOUT": "soon", "BROKER_REDIS_URL": "localhost:6379"}
+
+
+def test_start_up_names_every_problem_in_one_error_as_config_check_lists_them() -> None:
+    source = mindset_settings(**TWO_PROBLEMS)
+    with pytest.raises(ConfigError) as raised:
+        load_settings(source)
+    problems = find_problems(source)
+    assert [problem.split()[0] for problem in problems] == list(TWO_PROBLEMS)
+    assert raised.value.problems == tuple(problems)
+    assert str(raised.value) == f"2 problems: (1) {problems[0]}; (2) {problems[1]}"
+
+
+def test_one_problem_is_the_error_message_itself() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(mindset_settings(BROKER_REDIS_URL="localhost:6379"))
+    assert (
+        str(raised.value) == find_problems(mindset_settings(BROKER_REDIS_URL="localhost:6379"))[0]
+    )
+
+
+def test_the_standalone_app_names_every_problem_and_the_resolvers_import() -> None:
+    with pytest.raises(SystemExit) as raised:
+        create_app(
+            mindset_settings(BROKER_USER_RESOLVER="no_such_module.auth:broker_user", **TWO_PROBLEMS)
+        )
+    message = str(raised.value)
+    assert message.startswith("broker configuration error: 3 problems: (1) MINDSET_READ_TIMEOUT ")
+    assert "; (2) BROKER_REDIS_URL " in message
+    assert "; (3) BROKER_USER_RESOLVER: cannot import module 'no_such_module.auth'" in message
 
 
 def test_the_log_level_is_validated_and_applied() -> None:

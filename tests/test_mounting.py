@@ -150,6 +150,28 @@ def test_token_broker_in_a_host_raises_config_errors_for_the_host_to_handle() ->
         TokenBroker(app)
 
 
+def test_token_broker_in_a_host_names_every_problem_at_once() -> None:
+    app = Flask(__name__)
+    app.config.update(
+        MINDSET_API_HOST="acme.api.mindset.ai",
+        MINDSET_READ_TIMEOUT="soon",
+        BROKER_USER_RESOLVER="no_such_module.auth:broker_user",
+    )
+    with pytest.raises(ConfigError) as raised:
+        TokenBroker(app)
+    named = [problem.split()[0] for problem in raised.value.problems]
+    assert named == [
+        "MINDSET_API_KEY",
+        "MINDSET_APP_UID",
+        "MINDSET_READ_TIMEOUT",
+        "BROKER_USER_RESOLVER:",
+    ]
+    # A host's own resolver replaces BROKER_USER_RESOLVER: its import is no problem then.
+    with pytest.raises(ConfigError) as raised:
+        TokenBroker(app, resolver=lambda: None)
+    assert [problem.split()[0] for problem in raised.value.problems] == named[:3]
+
+
 # --- the extension's two forms, and one broker per app -----------------------------------------
 
 OTHER_AUTH_URL = "https://other.api.mindset.ai/api/v1/appuid/other-app/sdkusers/auth"

@@ -131,6 +131,28 @@ def test_the_masters_configuration_refusal_is_a_json_line(tmp_path: Path) -> Non
     assert "BROKER_HEADER_TIMEOUT" in str(entries[0]["msg"])
 
 
+def test_the_master_names_every_configuration_problem_in_one_line(tmp_path: Path) -> None:
+    """An unreadable secret file, a bad value and an unimportable resolver: one line names
+    each, once, so one attempt shows all there is to fix."""
+    settings = {k: v for k, v in mindset_settings().items() if k != "MINDSET_API_KEY"}
+    settings.update(
+        MINDSET_API_KEY_FILE=str(tmp_path / "absent"),
+        MINDSET_READ_TIMEOUT="soon",
+        BROKER_USER_RESOLVER="no_such_module.auth:broker_user",
+    )
+    server = GunicornServer(isolated_environment(settings, 1), tmp_path / "stderr")
+    with pytest.raises(RuntimeError):
+        server.start()
+    server.stop()
+    [error] = [e for e in json_lines(server.logs()) if e["level"] == "error"]
+    message = str(error["msg"])
+    assert message.startswith("broker configuration error: 3 problems: (1) MINDSET_API_KEY_FILE ")
+    assert "; (2) MINDSET_READ_TIMEOUT " in message
+    assert "; (3) BROKER_USER_RESOLVER: cannot import module 'no_such_module.auth'" in message
+    assert server.logs().count("MINDSET_API_KEY") == 1
+    assert "Booting worker" not in server.logs()
+
+
 def test_an_unimportable_resolver_is_refused_by_the_master_before_any_worker(
     tmp_path: Path,
 ) -> None:

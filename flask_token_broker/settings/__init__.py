@@ -13,12 +13,13 @@ doc. Reading (:func:`load_settings`), every problem ``config check`` lists
 declarations. The rules that involve more than one setting (a vendor configured by halves,
 https in production, one JWT key source) are the section builders below.
 
-Invalid or partial configuration raises :class:`ConfigError` with one line that names the
-variable and says what to do, so start-up stops before the first request instead of failing
-on it. Secrets are never echoed back in those messages.
+Invalid or partial configuration raises one :class:`ConfigError` naming every problem, each
+with the variable and what to do, so start-up stops before the first request instead of failing
+on it, and one attempt shows all there is to fix. Secrets are never echoed back in those
+messages.
 
 A declarative table rather than pydantic-settings or environs: the messages are part of the
-product, and ``config check`` must list every problem where start-up stops at the first. Both
+product, and start-up and ``config check`` must list every problem, not only the first. Both
 libraries would need a custom validator per setting to keep each message and an adapter to run
 the cross-setting rules in both modes, so they would add a dependency without removing code.
 """
@@ -26,7 +27,7 @@ the cross-setting rules in both modes, so they would add a dependency without re
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .checks import (
@@ -137,13 +138,30 @@ def parse_log_level(value: Any) -> str:
     return level
 
 
-def load_settings(source: Mapping[str, Any], *, reader: Reader | None = None) -> Settings:
-    """Validate ``source`` and build :class:`Settings`, or raise :class:`ConfigError`.
+def load_settings(
+    source: Mapping[str, Any], *, checks: Iterable[Callable[[Settings], object]] = ()
+) -> Settings:
+    """Validate ``source`` and build :class:`Settings`, or raise one :class:`ConfigError`
+    naming every problem, as ``config check`` lists them, not only the first.
 
-    With a noting reader (:func:`find_problems`) every refusal is noted instead, and reading
-    carries on with the default, so each problem is found in the order start-up meets them.
+    ``checks``: further checks of the settings (a resolver's import), each raising
+    :class:`ConfigError`; they see the settings read with a default for each bad value, so
+    their problems are named with the settings' own.
     """
-    reader = reader or Reader(source)
+    reader = NotingReader(source)
+    settings = _read_settings(reader)
+    for check in checks:
+        try:
+            check(settings)
+        except ConfigError as error:
+            reader.refuse_all(error)
+    if reader.problems:
+        raise ConfigError(*reader.problems)
+    return settings
+
+
+def _read_settings(reader: Reader) -> Settings:
+    """The settings as ``reader`` reads them: each refusal noted, a default in its place."""
     env = reader.field(Settings, "env")
     production = env == PRODUCTION
     secret_key, generated = _secret_key(reader, production)
@@ -188,7 +206,7 @@ def check_configuration(source: Mapping[str, Any]) -> tuple[list[str], Settings]
     The settings let ``config check`` also say what a working part would warn about.
     """
     reader = NotingReader(source)
-    settings = load_settings(source, reader=reader)
+    settings = _read_settings(reader)
     reader.read(LOG_LEVEL)
     for refusal in production_refusals(reader):
         reader.refuse(refusal)

@@ -55,7 +55,7 @@ class Reader:
         try:
             return read_secret_file(name, str(path).strip())
         except ConfigError as error:
-            self.refuse(str(error))
+            self.refuse_all(error)
             return None
 
     def read(self, setting: Setting, default: Any = MISSING) -> Any:
@@ -104,6 +104,11 @@ class Reader:
         """Refuse the configuration: raises :class:`ConfigError`."""
         raise ConfigError(message)
 
+    def refuse_all(self, error: ConfigError) -> None:
+        """Refuse each of ``error``'s problems."""
+        for problem in error.problems:
+            self.refuse(problem)
+
     def attempt(self, check: Callable[[], T], fallback: T) -> T:
         """``check()``, which may refuse by raising :class:`ConfigError` (``fallback``: unused)."""
         return check()
@@ -124,12 +129,12 @@ class NotingReader(Reader):
         try:
             return super().read(setting, default)
         except ConfigError as error:
-            self.refuse(str(error))
+            self.refuse_all(error)
             return _default(setting, default)
 
     def attempt(self, check: Callable[[], T], fallback: T) -> T:
         try:
             return check()
         except ConfigError as error:
-            self.refuse(str(error))
+            self.refuse_all(error)
             return fallback

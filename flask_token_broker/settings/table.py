@@ -28,7 +28,21 @@ FILE_SUFFIX = "_FILE"
 
 
 class ConfigError(ValueError):
-    """The configuration cannot work; the message names the variable and the fix."""
+    """The configuration cannot work; the message names the variable and the fix.
+
+    Start-up names every problem it finds at once, as ``config check`` lists them: one error,
+    each problem in :attr:`problems`, all of them numbered in the message.
+    """
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__(*problems)
+        self.problems: tuple[str, ...] = problems
+
+    def __str__(self) -> str:
+        if len(self.problems) == 1:
+            return self.problems[0]
+        numbered = "; ".join(f"({n}) {problem}" for n, problem in enumerate(self.problems, 1))
+        return f"{len(self.problems)} problems: {numbered}"
 
 
 class _Required:

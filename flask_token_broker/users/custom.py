@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import BrokerError, UserResolverFailed
-from ..settings import ConfigError
+from ..settings import RESOLVER_CUSTOM, ConfigError, Settings
 from . import MAX_FIELD_LENGTH, CurrentUser, UserResolver, _blank, user_from_mapping
 
 HostResolver = Callable[[], Any]
@@ -42,6 +42,13 @@ def import_callable(path: str) -> HostResolver:
     if not callable(target):
         raise ConfigError(f"BROKER_USER_RESOLVER: {path} is not callable")
     return target  # type: ignore[no-any-return]
+
+
+def check_resolver_import(settings: Settings) -> None:
+    """``BROKER_USER_RESOLVER=package.module:function`` imports here, or ConfigError saying why."""
+    users = settings.users
+    if users.kind == RESOLVER_CUSTOM and users.callable_path is not None:
+        import_callable(users.callable_path)
 
 
 def custom_resolver(function: HostResolver, label: str) -> UserResolver:
