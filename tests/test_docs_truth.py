@@ -202,3 +202,8 @@ def test_the_documented_podman_line_has_the_limits_the_image_test_runs_with() ->
         assert limits in block.text, block.name
     # The README gives them in its text, where a line may break between them.
     assert limits in " ".join((ROOT / "README.md").read_text().split())
+
+
+def test_the_readme_stays_a_ten_minute_read() -> None:
+    # What does not fit belongs on a docs page, which the README points at.
+    assert len((ROOT / "README.md").read_text().splitlines()) <= 250
