@@ -8,7 +8,7 @@ from types import ModuleType
 
 import pytest
 
-from flask_token_broker.settings.sections import MindsetSettings
+from flask_token_broker.settings.vendor_sections import MindsetSettings
 from harness.container_run import (
     DOCKERFILE,
     documented_run_lines,

@@ -55,6 +55,7 @@ from .constants import (
     TYPINGMIND_PAYLOAD_ID,
     WELL_KNOWN_SECRET_KEYS,
 )
+from .protection_sections import ProtectionSettings, RedisSettings, ResilienceSettings
 from .reader import NotingReader, Reader
 from .resolvers import (
     JWT_WITHOUT_AUDIENCE,
@@ -64,19 +65,9 @@ from .resolvers import (
     user_resolver_section,
 )
 from .secret_files import secret_sources, with_secret_files_read
-from .sections import (
-    LOG_LEVEL,
-    DemoSettings,
-    MindsetSettings,
-    OpsSettings,
-    ProtectionSettings,
-    RedisSettings,
-    ResilienceSettings,
-    SessionSettings,
-    Settings,
-    TypingMindSettings,
-)
+from .sections import LOG_LEVEL, DemoSettings, OpsSettings, SessionSettings, Settings
 from .table import DECLARED, FILE_SUFFIX, ConfigError
+from .vendor_sections import MindsetSettings, TypingMindSettings
 from .vendors import (
     mindset_section,
     no_vendor_credentials,

@@ -18,7 +18,8 @@ from .constants import (
 # --- The declarations: one per setting, on the field that holds it -------------------------
 # (name, default, one-line doc, then bounds); the README's table says more of each.
 from .reader import Reader
-from .sections import SANDBOX, MindsetSettings, TypingMindSettings
+from .sections import SANDBOX
+from .vendor_sections import MindsetSettings, TypingMindSettings
 
 
 def no_vendor_credentials(reader: Reader) -> bool:
