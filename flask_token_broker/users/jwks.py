@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import urllib.request
@@ -54,7 +55,7 @@ class BoundedJWKClient(jwt.PyJWKClient):
         self.unavailable_for = max(MIN_UNAVAILABLE_SECONDS, cooldown)
         # Built with the app, after gevent patched threading: under gevent a cooperative lock.
         self._one_fetch = threading.Lock()
-        self._unavailable_until = float("-inf")  # never failed
+        self._unavailable_until = -math.inf  # never failed
 
     def fetch_data(self) -> Any:
         with self._one_fetch:
