@@ -146,6 +146,11 @@ def test_a_session_without_a_known_user_key_warns_once_naming_keys_not_values(
     assert "'account_ref', 'uid'" in message
     assert "BROKER_SESSION_USER_ID_KEY" in message
     assert "user_id, _user_id" in message
+    # The line tells the operator what to do, whole.
+    assert message.endswith(
+        "Set BROKER_SESSION_USER_ID_KEY to the key the host app writes the signed-in user's "
+        "id under"
+    )
     assert "private" not in broker_logs.joined()
 
 
