@@ -49,3 +49,24 @@ def test_each_server_line_is_written_once_as_json(capsys: pytest.CaptureFixture[
         "Booting worker with pid: 4242",
         "Worker with pid 4242 was terminated",
     ]
+
+
+def test_what_is_logged_before_gunicorn_configures_logging_is_json(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root = logging.getLogger()
+    kept = (root.handlers[:], root.level)
+    try:
+        json_logs.log_json_from_the_first_line()
+        # As python-dotenv warns while gunicorn reads its config file.
+        logging.getLogger("dotenv.main").warning("could not parse statement starting at line 3")
+        logging.getLogger("dotenv.main").info("not shown: below warning")
+        lines = capsys.readouterr().err.splitlines()
+    finally:
+        root.handlers[:], level = kept
+        root.setLevel(level)
+    [line] = lines
+    record = json.loads(line)
+    assert record["level"] == "warning"
+    assert record["logger"] == "dotenv.main"
+    assert record["msg"] == "could not parse statement starting at line 3"

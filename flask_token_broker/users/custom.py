@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import BrokerError, UserResolverFailed
-from ..settings import RESOLVER_CUSTOM, ConfigError, Settings
+from ..settings import ConfigError, Settings
 from . import MAX_FIELD_LENGTH, CurrentUser, UserResolver, _blank, user_from_mapping
 
 HostResolver = Callable[[], Any]
@@ -46,9 +46,10 @@ def import_callable(path: str) -> HostResolver:
 
 def check_resolver_import(settings: Settings) -> None:
     """``BROKER_USER_RESOLVER=package.module:function`` imports here, or ConfigError saying why."""
-    users = settings.users
-    if users.kind == RESOLVER_CUSTOM and users.callable_path is not None:
-        import_callable(users.callable_path)
+    # Set for a custom resolver only: the broker's own resolvers have nothing to import.
+    path = settings.users.callable_path
+    if path is not None:
+        import_callable(path)
 
 
 def custom_resolver(function: HostResolver, label: str) -> UserResolver:
