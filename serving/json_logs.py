@@ -92,7 +92,8 @@ def log_json_from_the_first_line() -> None:
     level: gunicorn does so only after reading its config file, and what is logged while it
     reads it (python-dotenv's warning about a line of the dotenv file it cannot parse) would
     otherwise reach logging's last resort, as plain text."""
-    logging.config.dictConfig(logconfig("warning"))
+    # logconfig reads a level in either case, as gunicorn's loglevel setting is written.
+    logging.config.dictConfig(logconfig("warning"))  # pragma: no mutate
 
 
 def exit_with_error(message: str) -> NoReturn:
