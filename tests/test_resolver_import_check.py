@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ def refusal(resolver: str) -> str:
     with pytest.raises(ConfigError) as refused:
         check_resolver_imports(settings_naming(resolver))
     return str(refused.value)
+
+
+@pytest.fixture
+def host_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str, str], None]:
+    """Writes a host module the check's child interpreter can import: the child's PYTHONPATH
+    is the master's path."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def write(name: str, source: str) -> None:
+        (tmp_path / f"{name}.py").write_text(source)
+
+    return write
 
 
 def test_an_importable_resolver_passes_and_stays_out_of_the_master() -> None:
@@ -58,10 +71,9 @@ def test_the_workers_own_refusal_is_the_masters(resolver: str, said: str) -> Non
 
 
 def test_a_module_that_fails_to_compile_is_named_with_how_to_see_why(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    host_module: Callable[[str, str], None],
 ) -> None:
-    (tmp_path / "broken_resolver.py").write_text("def broker_user(:\n")
-    monkeypatch.syspath_prepend(str(tmp_path))  # the child's PYTHONPATH is the master's path
+    host_module("broken_resolver", "def broker_user(:\n")
     assert refusal("broken_resolver:broker_user") == (
         "BROKER_USER_RESOLVER: importing module 'broken_resolver' raised SyntaxError; import "
         "it by hand for the traceback: python -c 'import broken_resolver'"
@@ -69,12 +81,12 @@ def test_a_module_that_fails_to_compile_is_named_with_how_to_see_why(
 
 
 def test_a_module_slower_than_the_bound_is_refused_and_its_import_stopped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    host_module: Callable[[str, str], None],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    (tmp_path / "slow_resolver.py").write_text(
-        "import time\ntime.sleep(30)\ndef broker_user():\n    return None\n"
+    host_module(
+        "slow_resolver", "import time\ntime.sleep(30)\ndef broker_user():\n    return None\n"
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(import_check, "RESOLVER_IMPORT_CHECK_SECONDS", 1)
     started = time.monotonic()
     assert refusal("slow_resolver:broker_user") == (
@@ -85,23 +97,22 @@ def test_a_module_slower_than_the_bound_is_refused_and_its_import_stopped(
 
 
 def test_an_import_that_ends_the_interpreter_silently_is_named_by_its_exit_status(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    host_module: Callable[[str, str], None],
 ) -> None:
-    (tmp_path / "exiting_resolver.py").write_text("import os\nprint('starting')\nos._exit(7)\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    host_module("exiting_resolver", "import os\nprint('starting')\nos._exit(7)\n")
     assert refusal("exiting_resolver:broker_user") == (
         "BROKER_USER_RESOLVER: exiting_resolver:broker_user could not be imported (exit 7)"
     )
 
 
 def test_what_the_module_prints_at_import_does_not_hide_the_reason(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    host_module: Callable[[str, str], None],
 ) -> None:
-    (tmp_path / "chatty_resolver.py").write_text(
+    host_module(
+        "chatty_resolver",
         "print('BROKER_USER_RESOLVER looks fine')\nprint('loading')\n"
-        "raise RuntimeError('no database')\n"
+        "raise RuntimeError('no database')\n",
     )
-    monkeypatch.syspath_prepend(str(tmp_path))
     assert refusal("chatty_resolver:broker_user") == (
         "BROKER_USER_RESOLVER: importing module 'chatty_resolver' raised RuntimeError; import "
         "it by hand for the traceback: python -c 'import chatty_resolver'"
