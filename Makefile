@@ -19,7 +19,7 @@ help:
 	@echo "make package - build the Flask-Token-Broker wheel and sdist into dist/ and check them"
 	@echo "make bench  - the load benchmark (see bench/README.md)"
 	@echo "make bench-client - CPU per vendor call: requests' layers, urllib3 alone, the broker's client"
-	@echo "make mutation - mutation testing of the security-critical modules (about 30 min)"
+	@echo "make mutation - mutation testing of the security-critical modules (about 50 min)"
 	@echo "make image-test - build the container image (Debian base, no registry) and prove it with podman"
 	@echo "make soak   - 60 s of load on the production server while the vendor flips between healthy and failing"
 
