@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from flask_token_broker.settings import Settings, load_settings
+from flask_token_broker.settings import DECLARED, ConfigError, Settings, load_settings
 from flask_token_broker.settings.reader import Reader
 
 from . import fake_secrets
@@ -50,3 +50,13 @@ def test_a_secret_is_set_in_either_form(source: dict[str, str], is_set: bool) ->
 def test_only_a_secret_has_a_file_form() -> None:
     assert Reader({"MINDSET_API_HOST": "acme.api.mindset.ai"}).is_set("MINDSET_API_HOST")
     assert not Reader({"MINDSET_API_HOST_FILE": "/etc/hostname"}).is_set("MINDSET_API_HOST")
+
+
+def test_a_secret_given_both_ways_is_refused_by_name_by_a_plain_reader() -> None:
+    # A plain reader (parse_log_level's) raises at the first refusal, with its reason.
+    source = {"MINDSET_API_KEY": fake_secrets.API_KEY, "MINDSET_API_KEY_FILE": "/run/secrets/k"}
+    with pytest.raises(ConfigError) as refused:
+        Reader(source).read(DECLARED["MINDSET_API_KEY"])
+    assert str(refused.value) == (
+        "MINDSET_API_KEY and MINDSET_API_KEY_FILE are both set: keep only one of them"
+    )
