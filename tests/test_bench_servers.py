@@ -6,24 +6,20 @@ header-read bound and loopback only; these tests pin that, and that a real grani
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 import requests
 
+from .file_modules import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_servers() -> ModuleType:
-    # bench/ is scripts, not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("bench_servers", ROOT / "bench" / "servers.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # bench/ is scripts, not a package.
+    return load_module("bench_servers", ROOT / "bench" / "servers.py")
 
 
 servers = load_servers()

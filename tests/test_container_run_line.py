@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
@@ -17,17 +16,14 @@ from harness.container_run import (
 )
 from serving.settings import WORKER_CONNECTIONS
 
+from .file_modules import load_module
+
 IMAGE_TEST = Path(__file__).resolve().parent.parent / "scripts" / "image_test.py"
 
 
 def image_test() -> ModuleType:
-    # scripts/ is not a package: load the module from its file.
-    spec = importlib.util.spec_from_file_location("image_test", IMAGE_TEST)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # scripts/ is not a package.
+    return load_module("image_test", IMAGE_TEST)
 
 
 def test_the_podman_line_is_the_docker_line_with_limits() -> None:

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from .file_modules import load_module
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def load_cpu_split() -> ModuleType:
-    # bench/ is scripts, not a package: load the module from its file.
-    path = ROOT / "bench" / "cpu_split.py"
-    spec = importlib.util.spec_from_file_location("bench_cpu_split", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Its dataclass looks its module up by name while the class is made.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    # bench/ is scripts, not a package.
+    return load_module("bench_cpu_split", ROOT / "bench" / "cpu_split.py")
 
 
 cpu_split = load_cpu_split()

@@ -4,7 +4,6 @@ the changelog heads is the package's."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
@@ -14,20 +13,15 @@ from flask_token_broker import SETTING_NAMES
 from flask_token_broker.settings.table import DECLARED, FILE_SUFFIX
 from serving.settings import DECLARED as SERVER_SETTINGS
 
+from .file_modules import load_module
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
 
 def _extension() -> ModuleType:
     # docs/_ext is Sphinx's path (docs/conf.py), not the tests'.
-    spec = importlib.util.spec_from_file_location(
-        "settings_reference", DOCS / "_ext" / "settings_reference.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_module("settings_reference", DOCS / "_ext" / "settings_reference.py")
 
 
 REFERENCE = _extension()
